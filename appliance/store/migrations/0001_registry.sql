@@ -1,0 +1,1 @@
+-- migrations are applied in file-name order
