@@ -3,4 +3,12 @@
 from appliance.config.loader import DEFAULT_CONFIG_PATH, env_var_for, load_config, parse_config
 from appliance.config.schema import Config, Tier, TierLimits
 
-__all__ = ["DEFAULT_CONFIG_PATH", "Config", "Tier", "TierLimits", "env_var_for", "load_config", "parse_config"]
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "Config",
+    "Tier",
+    "TierLimits",
+    "env_var_for",
+    "load_config",
+    "parse_config",
+]

@@ -9,7 +9,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import msgspec
 
@@ -105,11 +105,28 @@ def _split_validation_error(message: str) -> tuple[str | None, str]:
     path = (match["path"] or "").lstrip(".") if match else ""
     if "matching regex" in reason and "\\d+$" in reason:
         reason = 'expected "host:port", e.g. "127.0.0.1:8080"'
+    if reason.startswith("Invalid enum value") and path:
+        choices = _choices_of(path)
+        if choices:
+            reason += f"; expected one of: {', '.join(choices)}"
     unknown = _UNKNOWN_FIELD.search(reason)
     if unknown:
         key = f"{path}.{unknown['field']}" if path else unknown["field"]
         return key, "unknown key (not a Hermes setting; check the spelling against hermes.toml.example)"
     return (path or None), reason
+
+
+def _choices_of(path: str) -> tuple[str, ...]:
+    """The allowed values of a Literal-typed key, for a helpful error."""
+    struct_type: Any = Config
+    field_type: Any = None
+    for part in path.split("."):
+        fields = {f.encode_name: f.type for f in msgspec.structs.fields(struct_type)}
+        field_type = fields.get(part)
+        struct_type = field_type
+    if getattr(field_type, "__origin__", None) is Literal:
+        return tuple(str(arg) for arg in get_args(field_type))
+    return ()
 
 
 def _line_of(text: str, key: str) -> int | None:
@@ -147,7 +164,6 @@ def _check_semantics(config: Config, text: str, file: str) -> None:
         raise ConfigError(reason, file=file, key=key, line=_line_of(text, key))
 
     for key in _LISTEN_KEYS + _OPTIONAL_ADDRESS_KEYS:
-        section, _, name = key.rpartition(".")
         value: Any = config
         for part in key.split("."):
             value = getattr(value, part)

@@ -22,7 +22,7 @@ class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Base of every config section."""
 
 
-class ApplianceSection(_Section):
+class ApplianceSection(_Section, frozen=True):
     # Name of this node in logs, metrics and the cluster; defaults to the host name.
     node_name: str = msgspec.field(default_factory=socket.gethostname)
     # Where the node keeps its state: JetStream files, the SQLite store, the lock, the secret key.
@@ -37,7 +37,7 @@ class ApplianceSection(_Section):
     shutdown_grace_s: PositiveFloat = 10.0
 
 
-class NatsSection(_Section):
+class NatsSection(_Section, frozen=True):
     # host:port of the embedded nats-server. Never 4222 by default, so a system NATS can coexist.
     listen: Listen = "127.0.0.1:14222"
     # An external NATS (cluster) URL; when set, no embedded server is started. Secret: HERMES_NATS_URL.
@@ -52,7 +52,7 @@ class NatsSection(_Section):
     start_timeout_s: PositiveFloat = 15.0
 
 
-class StoreSection(_Section):
+class StoreSection(_Section, frozen=True):
     backend: Literal["sqlite", "postgres"] = "sqlite"
     # SQLite file; default <data_dir>/hermes.db.
     path: str = ""
@@ -62,44 +62,44 @@ class StoreSection(_Section):
     pool_size: PositiveInt = 4
 
 
-class AdminSection(_Section):
+class AdminSection(_Section, frozen=True):
     # Unix socket of the admin API that hermesctl uses; default <data_dir>/admin.sock (mode 0660).
     socket: str = ""
     # Optional loopback TCP listener ("host:port"); callers need an operator token.
     listen: str = ""
 
 
-class RestSection(_Section):
+class RestSection(_Section, frozen=True):
     # host:port of the REST API.
     listen: Listen = "127.0.0.1:8080"
     # Worker processes serving the REST API (they share the port with SO_REUSEPORT).
     workers: PositiveInt = 1
 
 
-class SmppIngressSection(_Section):
+class SmppIngressSection(_Section, frozen=True):
     # host:port of the inbound SMPP server for enterprise clients.
     listen: Listen = "0.0.0.0:2775"
     enabled: bool = False
 
 
-class SmtpIngressSection(_Section):
+class SmtpIngressSection(_Section, frozen=True):
     # host:port of the inbound SMTP server.
     listen: Listen = "0.0.0.0:2525"
     enabled: bool = False
 
 
-class GatewaySection(_Section):
+class GatewaySection(_Section, frozen=True):
     rest: RestSection = msgspec.field(default_factory=RestSection)
     smpp: SmppIngressSection = msgspec.field(default_factory=SmppIngressSection)
     smtp: SmtpIngressSection = msgspec.field(default_factory=SmtpIngressSection)
 
 
-class MtaSection(_Section):
+class MtaSection(_Section, frozen=True):
     # Deliver all email through this relay ("host:port") instead of MX lookup; "" = MX lookup.
     smarthost: str = ""
 
 
-class TierLimits(_Section):
+class TierLimits(_Section, frozen=True):
     # Sustained messages per second (0 = unlimited).
     rate_limit: int = 0
     # Token bucket size: messages that may arrive at once.
@@ -120,7 +120,7 @@ def _enterprise() -> TierLimits:
     return TierLimits(rate_limit=5_000, burst=10_000, monthly_quota=0)
 
 
-class TiersSection(_Section):
+class TiersSection(_Section, frozen=True):
     # The limits a new tenant of each tier starts with; `hermesctl tenant edit` overrides per tenant.
     starter: TierLimits = msgspec.field(default_factory=_starter)
     business: TierLimits = msgspec.field(default_factory=_business)
@@ -131,7 +131,7 @@ class TiersSection(_Section):
         return limits
 
 
-class SupervisorSection(_Section):
+class SupervisorSection(_Section, frozen=True):
     # Seconds a child gets to say READY before it counts as failed and is restarted.
     ready_timeout_s: PositiveFloat = 30.0
     # First restart delay of a crashed child; doubles per crash up to restart_backoff_max_s.
@@ -143,7 +143,7 @@ class SupervisorSection(_Section):
     watchdog_timeout_s: float = 30.0
 
 
-class Config(_Section):
+class Config(_Section, frozen=True):
     appliance: ApplianceSection = msgspec.field(default_factory=ApplianceSection)
     nats: NatsSection = msgspec.field(default_factory=NatsSection)
     store: StoreSection = msgspec.field(default_factory=StoreSection)

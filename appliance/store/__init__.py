@@ -1,0 +1,42 @@
+"""The relational store: the `Store` interface, its row models, and `open_store` to get one from config.
+
+The backends are imported inside `open_store`, so importing this package loads no database driver (and a
+node on SQLite never imports psycopg).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from appliance.errors import StoreError
+from appliance.store.base import Store
+from appliance.store.models import ApiKey, AuditEntry, OperatorToken, SmppCredential, Tenant, TenantStatus
+
+if TYPE_CHECKING:
+    from appliance.config.schema import StoreSection
+
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "OperatorToken",
+    "SmppCredential",
+    "Store",
+    "Tenant",
+    "TenantStatus",
+    "open_store",
+]
+
+
+async def open_store(section: StoreSection) -> Store:
+    """Open and connect the configured backend; the caller runs `migrate()` when it is its job."""
+    if section.backend == "postgres":
+        if not section.dsn:
+            raise StoreError("store.dsn is empty: the postgres backend needs a DSN")
+        from appliance.store.postgres import PostgresStore
+
+        return await PostgresStore.open(section.dsn, pool_size=section.pool_size)
+    if not section.path:
+        raise StoreError("store.path is empty: the sqlite backend needs a file")
+    from appliance.store.sqlite import SqliteStore
+
+    return await SqliteStore.open(section.path)

@@ -1,0 +1,26 @@
+"""Connecting daemons to NATS with the options every one of them wants."""
+
+from __future__ import annotations
+
+from nats.aio.client import Client as NatsClient
+
+from appliance.bus.embedded import embedded_url
+from appliance.config.schema import Config
+from appliance.errors import BusError
+
+
+async def connect(config: Config, *, name: str, connect_timeout_s: int = 5) -> NatsClient:
+    """A client that reconnects forever once connected, and fails fast on the first connect."""
+    client = NatsClient()
+    try:
+        await client.connect(
+            servers=[embedded_url(config)],
+            name=f"hermes-{name}@{config.appliance.node_name}",
+            connect_timeout=connect_timeout_s,
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+        )
+    except Exception as exc:
+        raise BusError(f"cannot connect to NATS at {embedded_url(config)}: {exc}") from exc
+    return client

@@ -1,0 +1,101 @@
+"""The admin daemon: the registry API on the admin unix socket (and optional TCP listener).
+
+Wiring only: open the store and the bus, build the registry service and the HTTP app, bind,
+report ready, serve until stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from nats.aio.client import Client as NatsClient
+
+from appliance.bus.connection import connect
+from appliance.bus.streams import REGISTRY_CHANGED, STREAMS
+from appliance.config.schema import Config
+from appliance.daemons.admin.app import create_admin_app
+from appliance.daemons.admin.registry import RegistryService
+from appliance.daemons.http import HttpServer, bind_tcp, bind_unix
+from appliance.daemons.runtime import DaemonContext
+from appliance.node_secret import load_node_secret
+from appliance.store import Store, open_store
+
+
+async def _node_status(config: Config, nats: NatsClient, store: Store) -> dict[str, Any]:
+    path = Path(config.appliance.data_dir) / "run" / "status.json"
+    try:
+        node: dict[str, Any] = msgspec.json.decode(path.read_bytes())
+    except (OSError, msgspec.DecodeError) as exc:
+        node = {"node": config.appliance.node_name, "error": f"supervisor status unavailable: {exc}"}
+    nats_status: dict[str, Any] = {
+        "connected": nats.is_connected,
+        "url": nats.connected_url.geturl() if nats.connected_url else None,
+        "streams": {},
+    }
+    try:
+        js = nats.jetstream()
+        for stream in STREAMS:
+            assert stream.name is not None
+            info = await asyncio.wait_for(js.stream_info(stream.name), 2.0)
+            nats_status["streams"][stream.name] = {"messages": info.state.messages, "bytes": info.state.bytes}
+        nats_status["healthy"] = nats.is_connected
+    except Exception as exc:
+        nats_status["healthy"] = False
+        nats_status["error"] = str(exc) or type(exc).__name__
+    store_status: dict[str, Any] = {"backend": config.store.backend}
+    try:
+        await asyncio.wait_for(store.ping(), 2.0)
+        store_status.update(healthy=True, schema_version=await store.schema_version())
+    except Exception as exc:
+        store_status.update(healthy=False, error=str(exc) or type(exc).__name__)
+    children = node.get("children", [])
+    healthy = (
+        bool(node.get("ready"))
+        and all(c.get("healthy") for c in children)
+        and nats_status["healthy"]
+        and store_status["healthy"]
+    )
+    return {**node, "healthy": healthy, "nats": nats_status, "store": store_status}
+
+
+async def serve(ctx: DaemonContext) -> None:
+    config = ctx.config
+    store = await open_store(config.store)
+    nats = await connect(config, name="admin")
+    servers: list[HttpServer] = []
+    try:
+
+        async def announce(kind: str, ident: str) -> None:
+            with contextlib.suppress(Exception):
+                await nats.publish(REGISTRY_CHANGED, msgspec.json.encode({"kind": kind, "id": ident}))
+
+        registry = RegistryService(
+            store,
+            node_secret=load_node_secret(config.appliance.secret_file),
+            tiers=config.tiers,
+            announce=announce,
+        )
+
+        async def status() -> dict[str, Any]:
+            return await _node_status(config, nats, store)
+
+        servers.append(HttpServer(create_admin_app(registry, status), [bind_unix(config.admin.socket)]))
+        if config.admin.listen:
+            tcp = bind_tcp(config.admin.listen, key="admin.listen")
+            servers.append(HttpServer(create_admin_app(registry, status, require_token=True), [tcp]))
+        for server in servers:
+            await server.start()
+        ctx.ready(f"admin API on {config.admin.socket}")
+        await ctx.stopping.wait()
+    finally:
+        for server in servers:
+            await server.stop()
+        with contextlib.suppress(OSError):
+            os.unlink(config.admin.socket)
+        await nats.drain()
+        await store.close()

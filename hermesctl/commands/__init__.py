@@ -1,0 +1,1 @@
+"""One module per noun; each defines a typer sub-app or command."""
