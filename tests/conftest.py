@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,12 +11,11 @@ _KEEP = {"HERMES_TEST_POSTGRES_DSN"}
 
 
 @pytest.fixture(autouse=True)
-def _clean_hermes_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _clean_hermes_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("HERMES_") and name not in _KEEP:
             monkeypatch.delenv(name)
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
-    yield
 
 
 def free_port() -> int:

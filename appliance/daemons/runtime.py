@@ -79,6 +79,14 @@ async def _heartbeat(ctx: DaemonContext) -> None:
         ctx._notifier.send("WATCHDOG=1")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ctx.stopping.wait(), HEARTBEAT_INTERVAL_S)
+    # Every stop is bounded, even when no supervisor is left to enforce it.
+    grace = ctx.config.appliance.shutdown_grace_s
+    asyncio.get_running_loop().call_later(grace, _exit_now, ctx, grace)
+
+
+def _exit_now(ctx: DaemonContext, grace: float) -> None:
+    ctx.log.error("drain exceeded the grace period; exiting", action="daemon.forced_exit", grace_s=grace)
+    os._exit(1)
 
 
 async def run_daemon(ctx: DaemonContext, serve: Callable[[DaemonContext], Awaitable[None]]) -> None:

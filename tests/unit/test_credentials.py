@@ -39,7 +39,14 @@ def test_a_key_does_not_verify_under_another_node_secret_or_with_a_changed_secre
 
 @pytest.mark.parametrize(
     "presented",
-    ["", "hk", "hk_", "ho_abcdefghijklmnop_" + "x" * 43, "hk_short_" + "x" * 43, "hk_abcdefghijklmnop_tooshort"],
+    [
+        "",
+        "hk",
+        "hk_",
+        "ho_abcdefghijklmnop_" + "x" * 43,
+        "hk_short_" + "x" * 43,
+        "hk_abcdefghijklmnop_tooshort",
+    ],
 )
 def test_malformed_keys_are_not_split(presented: str) -> None:
     assert credentials.split_presented("hk", presented) is None

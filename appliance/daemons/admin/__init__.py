@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from nats.aio.client import Client as NatsClient
 
-from appliance.bus.connection import connect
+from appliance.bus.connection import close_bus, connect
 from appliance.bus.streams import REGISTRY_CHANGED, STREAMS
 from appliance.config.schema import Config
 from appliance.daemons.admin.app import create_admin_app
@@ -97,5 +97,5 @@ async def serve(ctx: DaemonContext) -> None:
             await server.stop()
         with contextlib.suppress(OSError):
             os.unlink(config.admin.socket)
-        await nats.drain()
+        await close_bus(nats)
         await store.close()

@@ -16,6 +16,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from appliance import __version__
 from appliance.daemons.admin.registry import RegistryService
@@ -109,14 +110,14 @@ def create_admin_app(
         return [_tenant_body(t) for t in await registry.list_tenants()]
 
     @post("/v1/tenants", status_code=201)
-    async def add_tenant(request: Request[Any, Any, Any], data: NewTenant) -> dict[str, Any]:
+    async def add_tenant(request: Request[Any, Any, Any], data: JSONBody[NewTenant]) -> dict[str, Any]:
         tenant, key, presented = await registry.add_tenant(
             _actor(request), name=data.name, tier=data.tier, email=data.email
         )
         return {**_tenant_body(tenant), "key_id": key.id, "api_key": presented}
 
     @get("/v1/tenants/{ref:str}")
-    async def show_tenant(ref: str) -> dict[str, Any]:
+    async def show_tenant(ref: FromPath[str]) -> dict[str, Any]:
         tenant = await registry.get_tenant(ref)
         body = _tenant_body(tenant)
         body["keys"] = [_key_body(k) for k in await registry.list_keys(tenant.id)]
@@ -124,40 +125,48 @@ def create_admin_app(
         return body
 
     @post("/v1/tenants/{ref:str}/suspend", status_code=200)
-    async def suspend_tenant(request: Request[Any, Any, Any], ref: str) -> dict[str, Any]:
+    async def suspend_tenant(request: Request[Any, Any, Any], ref: FromPath[str]) -> dict[str, Any]:
         return _tenant_body(await registry.set_status(_actor(request), ref, "suspended"))
 
     @post("/v1/tenants/{ref:str}/resume", status_code=200)
-    async def resume_tenant(request: Request[Any, Any, Any], ref: str) -> dict[str, Any]:
+    async def resume_tenant(request: Request[Any, Any, Any], ref: FromPath[str]) -> dict[str, Any]:
         return _tenant_body(await registry.set_status(_actor(request), ref, "active"))
 
     @delete("/v1/tenants/{ref:str}", status_code=200)
-    async def delete_tenant(request: Request[Any, Any, Any], ref: str) -> dict[str, Any]:
+    async def delete_tenant(request: Request[Any, Any, Any], ref: FromPath[str]) -> dict[str, Any]:
         return {**_tenant_body(await registry.delete_tenant(_actor(request), ref)), "deleted": True}
 
     @get("/v1/tenants/{ref:str}/keys")
-    async def list_keys(ref: str) -> list[dict[str, Any]]:
+    async def list_keys(ref: FromPath[str]) -> list[dict[str, Any]]:
         return [_key_body(k) for k in await registry.list_keys(ref)]
 
     @post("/v1/tenants/{ref:str}/keys", status_code=201)
-    async def create_key(request: Request[Any, Any, Any], ref: str, data: NewKey) -> dict[str, Any]:
+    async def create_key(
+        request: Request[Any, Any, Any], ref: FromPath[str], data: JSONBody[NewKey]
+    ) -> dict[str, Any]:
         key, presented = await registry.create_key(_actor(request), ref, data.label)
         return {**_key_body(key), "api_key": presented}
 
     @delete("/v1/tenants/{ref:str}/keys/{key_id:str}", status_code=200)
-    async def revoke_key(request: Request[Any, Any, Any], ref: str, key_id: str) -> dict[str, Any]:
+    async def revoke_key(
+        request: Request[Any, Any, Any], ref: FromPath[str], key_id: FromPath[str]
+    ) -> dict[str, Any]:
         return _key_body(await registry.revoke_key(_actor(request), ref, key_id))
 
     @get("/v1/tenants/{ref:str}/smpp")
-    async def list_smpp(ref: str) -> list[SmppCredential]:
+    async def list_smpp(ref: FromPath[str]) -> list[SmppCredential]:
         return await registry.list_smpp(ref)
 
     @post("/v1/tenants/{ref:str}/smpp", status_code=201)
-    async def add_smpp(request: Request[Any, Any, Any], ref: str, data: NewSmppCredential) -> SmppCredential:
+    async def add_smpp(
+        request: Request[Any, Any, Any], ref: FromPath[str], data: JSONBody[NewSmppCredential]
+    ) -> SmppCredential:
         return await registry.add_smpp(_actor(request), ref, data.system_id, data.password)
 
     @delete("/v1/tenants/{ref:str}/smpp/{system_id:str}", status_code=200)
-    async def remove_smpp(request: Request[Any, Any, Any], ref: str, system_id: str) -> dict[str, Any]:
+    async def remove_smpp(
+        request: Request[Any, Any, Any], ref: FromPath[str], system_id: FromPath[str]
+    ) -> dict[str, Any]:
         await registry.remove_smpp(_actor(request), ref, system_id)
         return {"system_id": system_id, "removed": True}
 
@@ -166,16 +175,20 @@ def create_admin_app(
         return [msgspec.to_builtins(t) for t in await registry.list_operator_tokens()]
 
     @post("/v1/operator/tokens", status_code=201)
-    async def create_token(request: Request[Any, Any, Any], data: NewOperatorToken) -> dict[str, Any]:
+    async def create_token(
+        request: Request[Any, Any, Any], data: JSONBody[NewOperatorToken]
+    ) -> dict[str, Any]:
         token, presented = await registry.create_operator_token(_actor(request), data.label)
         return {**msgspec.to_builtins(token), "token": presented}
 
     @delete("/v1/operator/tokens/{token_id:str}", status_code=200)
-    async def revoke_token(request: Request[Any, Any, Any], token_id: str) -> dict[str, Any]:
+    async def revoke_token(request: Request[Any, Any, Any], token_id: FromPath[str]) -> dict[str, Any]:
         return dict(msgspec.to_builtins(await registry.revoke_operator_token(_actor(request), token_id)))
 
     @get("/v1/audit")
-    async def list_audit(limit: int = 100, target: str | None = None) -> list[dict[str, Any]]:
+    async def list_audit(
+        limit: FromQuery[int] = 100, target: FromQuery[str | None] = None
+    ) -> list[dict[str, Any]]:
         if not 1 <= limit <= 10_000:
             raise InvalidInput("limit", "must be between 1 and 10000")
         return [msgspec.to_builtins(e) for e in await registry.list_audit(limit=limit, target=target)]

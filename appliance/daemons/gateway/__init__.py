@@ -6,7 +6,7 @@ then stop accepting and drain.
 
 from __future__ import annotations
 
-from appliance.bus.connection import connect
+from appliance.bus.connection import close_bus, connect
 from appliance.daemons.gateway.app import create_gateway_app
 from appliance.daemons.http import HttpServer, bind_tcp
 from appliance.daemons.runtime import DaemonContext
@@ -29,4 +29,4 @@ async def serve(ctx: DaemonContext) -> None:
         ctx.log.info("gateway stopping", action="daemon.stopping")
         await server.stop()
     finally:
-        await nats.drain()
+        await close_bus(nats)

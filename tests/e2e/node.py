@@ -1,0 +1,127 @@
+"""A whole hermesd on free ports in a temp dir, driven the way an operator drives it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import free_port
+
+BIN = Path(sys.executable).parent
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead for our purposes
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class Node:
+    def __init__(self, root: Path, **overrides: str) -> None:
+        self.root = root
+        self.nats_port = free_port()
+        self.rest_port = free_port()
+        self.config = root / "hermes.toml"
+        self.log = root / "hermesd.log"
+        self.data_dir = Path(overrides.get("data_dir", str(root / "var")))
+        self.config.write_text(
+            f"""
+[appliance]
+node_name = "e2e"
+data_dir = "{self.data_dir}"
+log_format = "json"
+shutdown_grace_s = 8.0
+[nats]
+listen = "127.0.0.1:{self.nats_port}"
+[admin]
+socket = "{root / "admin.sock"}"
+[gateway.rest]
+listen = "127.0.0.1:{overrides.get("rest_port", self.rest_port)}"
+[supervisor]
+restart_backoff_s = 0.2
+"""
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> subprocess.Popen[bytes]:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(BIN / "hermesd"), "--config", str(self.config)], stdout=log, stderr=log
+            )
+        return self.process
+
+    def ctl(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(BIN / "hermesctl"), "--config", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"hermesctl {' '.join(args)} -> {result.returncode}: {result.stderr}")
+        return result
+
+    def status(self) -> dict[str, Any]:
+        result = self.ctl("status", "--json")
+        if result.returncode not in (0, 8):
+            raise AssertionError(f"status failed: {result.stderr}")
+        body: dict[str, Any] = json.loads(result.stdout)
+        return body
+
+    def wait_until(self, predicate: Any, timeout_s: float = 30.0, what: str = "condition") -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"hermesd exited with {self.process.returncode}:\n{self.log.read_text()}"
+                )
+            if (self.root / "admin.sock").exists():
+                try:
+                    last = self.status()
+                    if predicate(last):
+                        return last
+                except (AssertionError, json.JSONDecodeError):
+                    pass
+            time.sleep(0.2)
+        raise AssertionError(
+            f"timed out waiting for {what}; last status {last}\n{self.log.read_text()[-3000:]}"
+        )
+
+    def wait_healthy(self, timeout_s: float = 40.0) -> dict[str, Any]:
+        return self.wait_until(lambda s: s.get("healthy"), timeout_s, "a healthy node")
+
+    def child_pids(self, status: dict[str, Any]) -> dict[str, int]:
+        return {c["name"]: c["pid"] for c in status["children"] if c["pid"]}
+
+    def terminate(self, sig: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout_s)
+
+    def kill_everything(self) -> None:
+        """Last-resort cleanup so a failing test leaves nothing running."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+        run = self.data_dir / "run" / "status.json"
+        if run.exists():
+            for child in json.loads(run.read_text()).get("children", []):
+                if child.get("pid") and pid_alive(child["pid"]):
+                    os.kill(child["pid"], signal.SIGKILL)
