@@ -7,6 +7,7 @@
     │   ├── NotFound         no such row
     │   └── Conflict         a unique name or id is taken
     ├── BusError             NATS / JetStream failed
+    ├── ProtocolError        a peer's bytes break a wire protocol (SMPP PDU, GSM user data, ...)
     └── InvalidInput         a caller's argument is malformed (bad tier, bad name, ...)
 
 Each edge (HTTP, SMPP, SMTP, CLI) translates these in exactly one place.
@@ -70,6 +71,10 @@ class Conflict(StoreError):
 
 class BusError(HermesError):
     """The message bus failed."""
+
+
+class ProtocolError(HermesError):
+    """A peer sent bytes that break the protocol."""
 
 
 class InvalidInput(HermesError):
