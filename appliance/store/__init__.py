@@ -1,4 +1,4 @@
-"""The relational store: the `Store` interface, its row models, and `open_store` to get one from config.
+"""The relational store: the `Store` interfaces, their row models, and `open_store` to get one from config.
 
 The backends are imported inside `open_store`, so importing this package loads no database driver (and a
 node on SQLite never imports psycopg).
@@ -9,25 +9,58 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from appliance.errors import StoreError
-from appliance.store.base import Store
-from appliance.store.models import ApiKey, AuditEntry, OperatorToken, SmppCredential, Tenant, TenantStatus
+from appliance.store.base import (
+    AccountStore,
+    ComplianceStore,
+    FullStore,
+    MessageStore,
+    Store,
+    WebhookStore,
+)
+from appliance.store.models import (
+    Account,
+    ApiKey,
+    AuditEntry,
+    EventRecord,
+    Lease,
+    MessageRecord,
+    OperatorToken,
+    SmppCredential,
+    Suppression,
+    Tenant,
+    TenantStatus,
+    Webhook,
+    WebhookDelivery,
+)
 
 if TYPE_CHECKING:
     from appliance.config.schema import StoreSection
 
 __all__ = [
+    "Account",
+    "AccountStore",
     "ApiKey",
     "AuditEntry",
+    "ComplianceStore",
+    "EventRecord",
+    "FullStore",
+    "Lease",
+    "MessageRecord",
+    "MessageStore",
     "OperatorToken",
     "SmppCredential",
     "Store",
+    "Suppression",
     "Tenant",
     "TenantStatus",
+    "Webhook",
+    "WebhookDelivery",
+    "WebhookStore",
     "open_store",
 ]
 
 
-async def open_store(section: StoreSection) -> Store:
+async def open_store(section: StoreSection) -> FullStore:
     """Open and connect the configured backend; the caller runs `migrate()` when it is its job."""
     if section.backend == "postgres":
         if not section.dsn:

@@ -8,9 +8,23 @@ single node) and `postgres.py` (psycopg 3 async pool, cluster). Both run the sam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
-from appliance.store.models import ApiKey, AuditEntry, OperatorToken, SmppCredential, Tenant
+from appliance.store.models import (
+    Account,
+    ApiKey,
+    AuditEntry,
+    EventRecord,
+    Lease,
+    MessageRecord,
+    OperatorToken,
+    SmppCredential,
+    Suppression,
+    Tenant,
+    Webhook,
+    WebhookDelivery,
+)
 
 
 class Store(Protocol):
@@ -88,3 +102,114 @@ class Store(Protocol):
 
     async def list_audit(self, *, limit: int = 100, target: str | None = None) -> list[AuditEntry]:
         """Newest first."""
+
+
+class MessageStore(Protocol):
+    """Message data: written in batches by the recorder, read by the REST API, never on the hot path."""
+
+    async def record(self, messages: Sequence[MessageRecord], events: Sequence[EventRecord]) -> None:
+        """One transaction: insert messages (an existing id is left as it is), insert events (an existing
+        event id is skipped), and for each new event with a `state`, set the message's state and
+        updated_at unless the message already holds a later updated_at (late events never rewind it)."""
+
+    async def get_message(self, tenant_id: str, message_id: str) -> MessageRecord:
+        """NotFound("message", id) when absent *or another tenant's* (no leaks across tenants)."""
+
+    async def list_messages(
+        self,
+        tenant_id: str,
+        *,
+        state: str | None = None,
+        since: float | None = None,
+        after_id: str | None = None,
+        limit: int = 100,
+    ) -> list[MessageRecord]:
+        """Ascending by id (= creation time); `after_id` is the paging cursor; `since` bounds created_at."""
+
+    async def list_events(self, tenant_id: str, message_id: str) -> list[EventRecord]:
+        """Ordered by (at, id)."""
+
+
+class AccountStore(Protocol):
+    """Balances and quotas. Gateway workers take leases (reserve in bulk), spend locally, then settle,
+    so a tenant can never overspend and the hot path rarely touches the store."""
+
+    async def get_account(self, tenant_id: str, month: str) -> Account:
+        """The account (a fresh one — not prepaid, balance 0, currency from the caller's default "EUR" —
+        when none exists yet) with `month`'s quota usage. NotFound when the tenant does not exist."""
+
+    async def credit(self, tenant_id: str, amount: float, *, at: float, note: str) -> Account:
+        """Add `amount` (negative to correct) to the balance, make the account prepaid, write a ledger row.
+        Refuses (InvalidInput "amount") a debit that would take the balance below what is reserved."""
+
+    async def take_lease(
+        self, tenant_id: str, holder: str, *, month: str, amount: float, messages: int, quota: int, at: float
+    ) -> bool:
+        """Atomically reserve `amount` of balance (only if prepaid; needs balance - reserved >= amount) and
+        `messages` of the month's quota (only if quota > 0; needs used + leased + messages <= quota) for
+        `holder`, adding to its lease. False, changing nothing, when either does not fit."""
+
+    async def settle_lease(
+        self,
+        tenant_id: str,
+        holder: str,
+        *,
+        month: str,
+        spent_amount: float,
+        spent_messages: int,
+        release: bool,
+        at: float,
+    ) -> None:
+        """Charge what the holder spent out of its lease (balance -= spent, quota used += spent, ledger row);
+        with `release`, also hand back the unspent rest. Never leaves negative lease or reserved values."""
+
+    async def leases_of(self, holder: str) -> list[Lease]:
+        """Outstanding leases of a holder (a restarted worker settles and releases them)."""
+
+
+class ComplianceStore(Protocol):
+    async def add_suppression(self, entry: Suppression) -> None:
+        """Insert; an existing (tenant_id, address) keeps its first reason (idempotent)."""
+
+    async def remove_suppression(self, tenant_id: str, address: str) -> None:
+        """NotFound("suppression", address)."""
+
+    async def list_suppressions(
+        self, tenant_id: str, *, after: str | None = None, limit: int = 1000
+    ) -> list[Suppression]:
+        """Ordered by address; `after` is the paging cursor."""
+
+    async def suppressed_addresses(self, tenant_id: str) -> set[str]:
+        """All addresses of a tenant ("*" for the global opt-out list), for the gateway's cache."""
+
+
+class WebhookStore(Protocol):
+    async def set_webhook(self, webhook: Webhook) -> None:
+        """Insert or replace the tenant's webhook. NotFound("tenant") when the tenant does not exist."""
+
+    async def get_webhook(self, tenant_id: str) -> Webhook | None: ...
+    async def delete_webhook(self, tenant_id: str) -> None:
+        """NotFound("webhook", tenant_id)."""
+
+    async def enqueue_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> int:
+        """Insert pending deliveries, skipping ids that exist; return how many were new."""
+
+    async def due_deliveries(self, now: float, *, limit: int = 100) -> list[WebhookDelivery]:
+        """Pending deliveries with next_at <= now, oldest next_at first."""
+
+    async def finish_delivery(
+        self, delivery_id: str, *, state: str, status: int | None, error: str | None, at: float
+    ) -> None:
+        """Mark delivered or failed (terminal), counting the attempt."""
+
+    async def retry_delivery(
+        self, delivery_id: str, *, next_at: float, status: int | None, error: str | None
+    ) -> None:
+        """Count a failed attempt and schedule the next one."""
+
+    async def list_deliveries(self, tenant_id: str, *, limit: int = 100) -> list[WebhookDelivery]:
+        """Newest first, for `hermesctl tenant webhook status`."""
+
+
+class FullStore(Store, MessageStore, AccountStore, ComplianceStore, WebhookStore, Protocol):
+    """Everything one backend implements; `open_store` returns this."""

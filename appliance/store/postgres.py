@@ -9,7 +9,7 @@ that for a fresh schema per run).
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import psycopg
@@ -45,6 +45,13 @@ class _PostgresSession:
     async def execute(self, sql: str, params: Params = ()) -> int:
         async with self._conn.cursor() as cursor:
             await cursor.execute(_placeholders(sql), tuple(params))
+            return cursor.rowcount
+
+    async def execute_many(self, sql: str, rows: Sequence[Params]) -> int:
+        if not rows:
+            return 0
+        async with self._conn.cursor() as cursor:
+            await cursor.executemany(_placeholders(sql), [tuple(row) for row in rows])
             return cursor.rowcount
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:

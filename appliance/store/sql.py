@@ -26,6 +26,8 @@ import msgspec
 from appliance.errors import Conflict, NotFound, StoreError
 from appliance.store.base import Store
 from appliance.store.models import ApiKey, AuditEntry, OperatorToken, SmppCredential, Tenant
+from appliance.store.sql_accounts import SqlAccounts
+from appliance.store.sql_messages import SqlMessages
 
 Row = tuple[Any, ...]
 Params = Sequence[object]
@@ -59,6 +61,10 @@ class Session(Protocol):
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None: ...
 
     async def fetch_all(self, sql: str, params: Params = ()) -> list[Row]: ...
+
+    async def execute_many(self, sql: str, rows: Sequence[Params]) -> int:
+        """Run one statement once per parameter row, in one driver call; return the rows touched in all."""
+        ...
 
 
 def load_migrations() -> list[tuple[int, str, str]]:
@@ -108,7 +114,7 @@ _SECRET_COLUMN = {
 }
 
 
-class SqlStore(Store, abc.ABC):
+class SqlStore(SqlMessages, SqlAccounts, Store, abc.ABC):
     """The shared implementation; a backend adds `_session`, `close` and the two dialect attributes."""
 
     # Column definition that replaces AUTO_ID_MARKER in migrations.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -31,6 +31,12 @@ class _SqliteSession:
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         async with self._conn.execute(sql, params) as cursor:
+            return cursor.rowcount
+
+    async def execute_many(self, sql: str, rows: Sequence[Params]) -> int:
+        if not rows:
+            return 0
+        async with self._conn.executemany(sql, rows) as cursor:
             return cursor.rowcount
 
     async def fetch_one(self, sql: str, params: Params = ()) -> Row | None:

@@ -17,7 +17,7 @@ import pytest
 from psycopg import sql
 
 from appliance.config.schema import StoreSection
-from appliance.store import Store, open_store
+from appliance.store import FullStore, open_store
 
 POSTGRES_DSN_VAR = "HERMES_TEST_POSTGRES_DSN"
 POSTGRES_SKIP_REASON = f"{POSTGRES_DSN_VAR} is not set: PostgreSQL store tests skipped"
@@ -29,7 +29,7 @@ async def _run(dsn: str, statement: sql.Composed) -> None:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+async def empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[FullStore]:
     """A connected store on a database no migration has touched."""
     if request.param == "sqlite":
         store = await open_store(StoreSection(backend="sqlite", path=str(tmp_path / "db" / "hermes.db")))
@@ -55,7 +55,7 @@ async def empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
 
 
 @pytest.fixture
-async def store(empty_store: Store) -> Store:
+async def store(empty_store: FullStore) -> FullStore:
     """A connected store with every migration applied."""
     await empty_store.migrate()
     return empty_store
