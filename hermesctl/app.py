@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from appliance import __version__
-from hermesctl.commands import audit, operator, status, tenant
+from hermesctl.commands import audit, money, operator, status, suppress, tenant
 from hermesctl.context import Options
 
 app = typer.Typer(
@@ -54,6 +54,7 @@ def root(
 app.command("status")(status.status)
 app.command("audit")(audit.audit)
 app.add_typer(tenant.app, name="tenant")
+_ = (money, suppress)  # their commands register on the tenant sub-app
 app.add_typer(operator.app, name="operator")
 
 

@@ -88,7 +88,34 @@ class SmtpIngressSection(_Section, frozen=True):
     enabled: bool = False
 
 
+class ContentSection(_Section, frozen=True):
+    """Layer 7 rules: what a message may not contain."""
+
+    # Regular expressions (Python syntax, case-insensitive) that reject a message when they match.
+    prohibited_patterns: list[str] = msgspec.field(default_factory=list)
+    # Hosts whose links reject a message (subdomains included), on top of the built-in shortener list.
+    blocked_domains: list[str] = msgspec.field(default_factory=list)
+    # Use the built-in list of public URL shorteners.
+    block_url_shorteners: bool = True
+    # More links than this in one message is refused.
+    max_urls: int = 5
+    # Spam heuristic score (0-10) at or above which a message is refused; 0 disables the check.
+    spam_score_threshold: float = 7.0
+    # Phrases (whole words, any case) that add to the spam score, on top of the built-in list.
+    spam_phrases: list[str] = msgspec.field(default_factory=list)
+
+
 class GatewaySection(_Section, frozen=True):
+    # "process": 202 after the JetStream ack (survives the crash of any Hermes process).
+    # "power": 202 after the message is fsynced to the gateway's intake log (survives power loss).
+    durability: Literal["process", "power"] = "process"
+    # How long an Idempotency-Key is remembered, in hours.
+    idempotency_ttl_h: PositiveFloat = 24.0
+    # Most messages in one batch request.
+    max_batch: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1_000
+    # Marketing messages need the tenant to assert consent ("marketing": true needs "consent": true).
+    require_marketing_consent: bool = True
+    content: ContentSection = msgspec.field(default_factory=ContentSection)
     rest: RestSection = msgspec.field(default_factory=RestSection)
     smpp: SmppIngressSection = msgspec.field(default_factory=SmppIngressSection)
     smtp: SmtpIngressSection = msgspec.field(default_factory=SmtpIngressSection)
@@ -97,6 +124,36 @@ class GatewaySection(_Section, frozen=True):
 class MtaSection(_Section, frozen=True):
     # Deliver all email through this relay ("host:port") instead of MX lookup; "" = MX lookup.
     smarthost: str = ""
+
+
+class PricingSection(_Section, frozen=True):
+    """Estimated prices reserved at layer 4 before a route is known (routes bring exact rates later)."""
+
+    currency: str = "EUR"
+    sms_part: float = 0.05
+    email: float = 0.001
+    push: float = 0.0
+    whatsapp: float = 0.03
+    telegram: float = 0.0
+
+
+class CascadeSection(_Section, frozen=True):
+    """Default wait per channel before falling back to the next one, in seconds."""
+
+    sms_timeout_s: PositiveFloat = 60.0
+    email_timeout_s: PositiveFloat = 300.0
+    push_timeout_s: PositiveFloat = 30.0
+    whatsapp_timeout_s: PositiveFloat = 120.0
+    telegram_timeout_s: PositiveFloat = 60.0
+
+    def timeouts(self) -> dict[str, float]:
+        return {
+            "sms": self.sms_timeout_s,
+            "email": self.email_timeout_s,
+            "push": self.push_timeout_s,
+            "whatsapp": self.whatsapp_timeout_s,
+            "telegram": self.telegram_timeout_s,
+        }
 
 
 class TierLimits(_Section, frozen=True):
@@ -151,4 +208,6 @@ class Config(_Section, frozen=True):
     gateway: GatewaySection = msgspec.field(default_factory=GatewaySection)
     mta: MtaSection = msgspec.field(default_factory=MtaSection)
     tiers: TiersSection = msgspec.field(default_factory=TiersSection)
+    pricing: PricingSection = msgspec.field(default_factory=PricingSection)
+    cascade: CascadeSection = msgspec.field(default_factory=CascadeSection)
     supervisor: SupervisorSection = msgspec.field(default_factory=SupervisorSection)

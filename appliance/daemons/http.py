@@ -84,6 +84,12 @@ class HttpServer:
                 raise StartupError("HTTP server stopped during start-up")
             await asyncio.sleep(0.01)
 
+    @property
+    def port(self) -> int:
+        """The port of the first socket (useful when bound to port 0)."""
+        port: int = self._sockets[0].getsockname()[1]
+        return port
+
     async def stop(self) -> None:
         self._server.should_exit = True
         if self._task is not None:

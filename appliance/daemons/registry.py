@@ -57,6 +57,8 @@ def _gateway_listeners(config: Config) -> list[tuple[str, str]]:
 
 DAEMONS: tuple[DaemonSpec, ...] = (
     DaemonSpec("admin", "appliance.daemons.admin", STAGE_CONTROL, listeners=_admin_listeners),
+    DaemonSpec("recorder", "appliance.daemons.recorder", STAGE_CORE),
+    DaemonSpec("notifier", "appliance.daemons.notifier", STAGE_CORE),
     DaemonSpec(
         "gateway",
         "appliance.daemons.gateway",

@@ -42,7 +42,7 @@ def test_lifecycle_tenants_restart_and_clean_stop(node: Node) -> None:
     hermesd = node.start()
     status = node.wait_healthy()
     pids = node.child_pids(status)
-    assert set(pids) == {"nats", "admin", "gateway"}
+    assert set(pids) == {"nats", "admin", "recorder", "notifier", "gateway"}
     assert status["store"]["schema_version"] >= 1
     assert set(status["nats"]["streams"]) == {"MESSAGES", "DISPATCH", "EVENTS", "AUDIT"}
     with urllib.request.urlopen(f"http://127.0.0.1:{node.rest_port}/healthz", timeout=5) as response:
@@ -118,7 +118,9 @@ def test_lifecycle_tenants_restart_and_clean_stop(node: Node) -> None:
     assert not (node.root / "admin.sock").exists()
     log = [json.loads(line) for line in node.log.read_text().splitlines() if line.startswith("{")]
     stopped = [entry["child"] for entry in log if entry.get("action") == "child.stopped"]
-    assert stopped[-3:] == ["gateway", "admin", "nats"]
+    assert stopped[-5] == "gateway"
+    assert set(stopped[-4:-2]) == {"recorder", "notifier"}
+    assert stopped[-2:] == ["admin", "nats"]
     not_running = node.ctl("status")
     assert not_running.returncode == 3 and "not running" in not_running.stderr
 

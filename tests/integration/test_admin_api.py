@@ -12,7 +12,7 @@ from appliance.config.schema import TiersSection
 from appliance.daemons.admin.app import create_admin_app
 from appliance.daemons.admin.registry import RegistryService
 from appliance.domain import credentials
-from appliance.store import Store
+from appliance.store import FullStore
 
 SECRET = b"s" * 32
 Client = AsyncTestClient[Any]
@@ -28,7 +28,7 @@ def announced() -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def registry(store: Store, announced: list[tuple[str, str]]) -> RegistryService:
+def registry(store: FullStore, announced: list[tuple[str, str]]) -> RegistryService:
     async def announce(kind: str, ident: str) -> None:
         announced.append((kind, ident))
 
@@ -54,7 +54,7 @@ def error_of(response: Any) -> dict[str, Any]:
     return error
 
 
-async def test_add_tenant_returns_id_and_a_working_key_once(admin: Client, store: Store) -> None:
+async def test_add_tenant_returns_id_and_a_working_key_once(admin: Client, store: FullStore) -> None:
     created = await add(admin, tier="business")
     assert created["tenant_id"].startswith("tn_")
     assert created["status"] == "active"
@@ -166,7 +166,7 @@ async def test_a_key_of_another_tenant_cannot_be_revoked_through_this_one(admin:
     assert response.status_code == 404
 
 
-async def test_smpp_logins(admin: Client, store: Store) -> None:
+async def test_smpp_logins(admin: Client, store: FullStore) -> None:
     await add(admin, "acme")
     await add(admin, "beta")
     response = await admin.post("/v1/tenants/acme/smpp", json={"system_id": "acme1", "password": "pw123456"})

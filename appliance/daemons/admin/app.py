@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Request, Response, delete, get, post
+from litestar import Litestar, Request, Response, delete, get, patch, post, put
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
@@ -21,7 +21,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from appliance import __version__
 from appliance.daemons.admin.registry import RegistryService
 from appliance.errors import Conflict, HermesError, InvalidInput, NotFound, StoreError
-from appliance.store import ApiKey, SmppCredential, Tenant
+from appliance.store import Account, ApiKey, SmppCredential, Tenant
 
 StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -43,6 +43,47 @@ class NewSmppCredential(msgspec.Struct, forbid_unknown_fields=True):
 
 class NewOperatorToken(msgspec.Struct, forbid_unknown_fields=True):
     label: str
+
+
+class TenantEdit(msgspec.Struct, forbid_unknown_fields=True):
+    tier: str | None = None
+    email: str | None = None
+    rate_limit: int | None = None
+    burst: int | None = None
+    monthly_quota: int | None = None
+
+
+class Credit(msgspec.Struct, forbid_unknown_fields=True):
+    amount: float
+    note: str = ""
+
+
+class SuppressionChange(msgspec.Struct, forbid_unknown_fields=True):
+    addresses: list[str]
+    channel: str = "sms"
+    reason: str = "operator"
+
+
+class WebhookSetting(msgspec.Struct, forbid_unknown_fields=True):
+    url: str
+    events: str = "final"
+    secret: str | None = None
+
+
+def _account_body(tenant: Tenant, account: Account) -> dict[str, Any]:
+    return {
+        "tenant_id": tenant.id,
+        "name": tenant.name,
+        "prepaid": account.prepaid,
+        "balance": round(account.balance, 6),
+        "reserved": round(account.reserved, 6),
+        "available": round(account.balance - account.reserved, 6),
+        "currency": account.currency,
+        "month": account.month,
+        "monthly_quota": tenant.monthly_quota,
+        "quota_used": account.quota_used,
+        "quota_leased": account.quota_leased,
+    }
 
 
 def _tenant_body(tenant: Tenant) -> dict[str, Any]:
@@ -135,6 +176,77 @@ def create_admin_app(
     @delete("/v1/tenants/{ref:str}", status_code=200)
     async def delete_tenant(request: Request[Any, Any, Any], ref: FromPath[str]) -> dict[str, Any]:
         return {**_tenant_body(await registry.delete_tenant(_actor(request), ref)), "deleted": True}
+
+    @patch("/v1/tenants/{ref:str}", status_code=200)
+    async def edit_tenant(
+        request: Request[Any, Any, Any], ref: FromPath[str], data: JSONBody[TenantEdit]
+    ) -> dict[str, Any]:
+        tenant = await registry.edit_tenant(
+            _actor(request),
+            ref,
+            tier=data.tier,
+            email=data.email,
+            rate_limit=data.rate_limit,
+            burst=data.burst,
+            monthly_quota=data.monthly_quota,
+        )
+        return _tenant_body(tenant)
+
+    @get("/v1/tenants/{ref:str}/account")
+    async def show_account(ref: FromPath[str]) -> dict[str, Any]:
+        return _account_body(*await registry.account(ref))
+
+    @post("/v1/tenants/{ref:str}/credit", status_code=200)
+    async def credit(
+        request: Request[Any, Any, Any], ref: FromPath[str], data: JSONBody[Credit]
+    ) -> dict[str, Any]:
+        return _account_body(*await registry.credit(_actor(request), ref, data.amount, data.note))
+
+    @get("/v1/tenants/{ref:str}/suppressions")
+    async def list_suppressions(
+        ref: FromPath[str], after: FromQuery[str | None] = None, limit: FromQuery[int] = 1000
+    ) -> list[dict[str, Any]]:
+        if not 1 <= limit <= 10_000:
+            raise InvalidInput("limit", "must be between 1 and 10000")
+        return [msgspec.to_builtins(s) for s in await registry.suppressions(ref, after=after, limit=limit)]
+
+    @post("/v1/tenants/{ref:str}/suppressions", status_code=200)
+    async def add_suppressions(
+        request: Request[Any, Any, Any], ref: FromPath[str], data: JSONBody[SuppressionChange]
+    ) -> dict[str, Any]:
+        count = await registry.suppress(_actor(request), ref, data.channel, data.addresses, data.reason)
+        return {"added": count}
+
+    @delete("/v1/tenants/{ref:str}/suppressions/{channel:str}/{address:str}", status_code=200)
+    async def remove_suppression(
+        request: Request[Any, Any, Any], ref: FromPath[str], channel: FromPath[str], address: FromPath[str]
+    ) -> dict[str, Any]:
+        await registry.unsuppress(_actor(request), ref, channel, address)
+        return {"removed": address}
+
+    @put("/v1/tenants/{ref:str}/webhook", status_code=200)
+    async def set_webhook(
+        request: Request[Any, Any, Any], ref: FromPath[str], data: JSONBody[WebhookSetting]
+    ) -> dict[str, Any]:
+        tenant, hook = await registry.set_webhook(_actor(request), ref, data.url, data.events, data.secret)
+        return {"tenant_id": tenant.id, "url": hook.url, "events": hook.events, "secret": hook.secret}
+
+    @get("/v1/tenants/{ref:str}/webhook")
+    async def show_webhook(ref: FromPath[str]) -> dict[str, Any]:
+        tenant, hook, deliveries = await registry.webhook(ref)
+        return {
+            "tenant_id": tenant.id,
+            "url": hook.url if hook else None,
+            "events": hook.events if hook else None,
+            "deliveries": [
+                {k: v for k, v in msgspec.to_builtins(d).items() if k != "body"} for d in deliveries
+            ],
+        }
+
+    @delete("/v1/tenants/{ref:str}/webhook", status_code=200)
+    async def remove_webhook(request: Request[Any, Any, Any], ref: FromPath[str]) -> dict[str, Any]:
+        await registry.remove_webhook(_actor(request), ref)
+        return {"removed": True}
 
     @get("/v1/tenants/{ref:str}/keys")
     async def list_keys(ref: FromPath[str]) -> list[dict[str, Any]]:

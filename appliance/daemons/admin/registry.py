@@ -6,6 +6,8 @@ only orders the steps: check → write → audit row → `hermes.registry.change
 
 from __future__ import annotations
 
+import math
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,6 +16,9 @@ import msgspec
 
 from appliance.config.schema import TiersSection
 from appliance.domain import credentials
+from appliance.domain.accounts import month_of
+from appliance.domain.message import CHANNELS
+from appliance.domain.pipeline import is_plausible_email, normalize_address, parse_e164
 from appliance.domain.tenants import (
     check_email,
     check_label,
@@ -23,8 +28,19 @@ from appliance.domain.tenants import (
     check_tier,
     new_tenant_id,
 )
-from appliance.errors import NotFound
-from appliance.store import ApiKey, AuditEntry, OperatorToken, SmppCredential, Store, Tenant
+from appliance.errors import InvalidInput, NotFound
+from appliance.store import (
+    Account,
+    ApiKey,
+    AuditEntry,
+    FullStore,
+    OperatorToken,
+    SmppCredential,
+    Suppression,
+    Tenant,
+    Webhook,
+    WebhookDelivery,
+)
 from appliance.store.models import TenantStatus
 
 Announce = Callable[[str, str], Awaitable[None]]
@@ -37,7 +53,7 @@ async def _no_announce(kind: str, ident: str) -> None:
 class RegistryService:
     def __init__(
         self,
-        store: Store,
+        store: FullStore,
         *,
         node_secret: bytes,
         tiers: TiersSection,
@@ -105,6 +121,132 @@ class RegistryService:
         await self._announce("tenant", tenant.id)
         return tenant
 
+    async def edit_tenant(
+        self,
+        actor: str,
+        ref: str,
+        *,
+        tier: str | None = None,
+        email: str | None = None,
+        rate_limit: int | None = None,
+        burst: int | None = None,
+        monthly_quota: int | None = None,
+    ) -> Tenant:
+        """Change a tenant; a new tier brings its limits unless limits are given too (0 = unlimited)."""
+        tenant = await self._store.get_tenant(ref)
+        changes: dict[str, Any] = {}
+        if tier is not None and tier != tenant.tier:
+            limits = self._tiers.limits(check_tier(tier))
+            changes.update(
+                tier=tier,
+                rate_limit=limits.rate_limit,
+                burst=limits.burst,
+                monthly_quota=limits.monthly_quota,
+            )
+        if email is not None:
+            changes["email"] = check_email(email)
+        for name, value in (("rate_limit", rate_limit), ("burst", burst), ("monthly_quota", monthly_quota)):
+            if value is not None:
+                if value < 0:
+                    raise InvalidInput(name, "must be 0 (unlimited) or more")
+                changes[name] = value
+        if not changes:
+            return tenant
+        updated = await self._store.update_tenant(
+            msgspec.structs.replace(tenant, **changes, updated_at=self._clock())
+        )
+        await self._audit(actor, "tenant.edit", tenant.id, **changes)
+        await self._announce("tenant", tenant.id)
+        return updated
+
+    # ---- money and quota -----------------------------------------------------------------------
+    async def account(self, ref: str) -> tuple[Tenant, Account]:
+        tenant = await self._store.get_tenant(ref)
+        return tenant, await self._store.get_account(tenant.id, month_of(self._clock()))
+
+    async def credit(self, actor: str, ref: str, amount: float, note: str) -> tuple[Tenant, Account]:
+        if not math.isfinite(amount) or amount == 0:
+            raise InvalidInput("amount", "must be a non-zero number")
+        tenant = await self._store.get_tenant(ref)
+        account = await self._store.credit(tenant.id, amount, at=self._clock(), note=check_label(note))
+        await self._audit(
+            actor, "tenant.credit", tenant.id, amount=amount, note=note, balance=account.balance
+        )
+        await self._announce("account", tenant.id)
+        return tenant, account
+
+    # ---- suppressions --------------------------------------------------------------------------
+    async def _suppression_owner(self, ref: str) -> str:
+        return "*" if ref == "*" else (await self._store.get_tenant(ref)).id
+
+    async def suppress(self, actor: str, ref: str, channel: str, addresses: list[str], reason: str) -> int:
+        owner = await self._suppression_owner(ref)
+        if channel not in CHANNELS:
+            raise InvalidInput("channel", f"must be one of {', '.join(CHANNELS)}")
+        normalized = []
+        for address in addresses:
+            if channel in ("sms", "whatsapp") and parse_e164(address) is None:
+                raise InvalidInput("address", f"{address!r} is not an E.164 number")
+            if channel == "email" and not is_plausible_email(address):
+                raise InvalidInput("address", f"{address!r} is not an email address")
+            normalized.append(normalize_address(channel, address))
+        now = self._clock()
+        for address in normalized:
+            await self._store.add_suppression(
+                Suppression(tenant_id=owner, address=address, reason=check_label(reason), created_at=now)
+            )
+        await self._audit(actor, "suppression.add", owner, count=len(normalized), channel=channel)
+        await self._announce("suppression", owner)
+        return len(normalized)
+
+    async def unsuppress(self, actor: str, ref: str, channel: str, address: str) -> None:
+        owner = await self._suppression_owner(ref)
+        await self._store.remove_suppression(owner, normalize_address(channel, address))
+        await self._audit(actor, "suppression.remove", owner, channel=channel)
+        await self._announce("suppression", owner)
+
+    async def suppressions(self, ref: str, *, after: str | None, limit: int) -> list[Suppression]:
+        return await self._store.list_suppressions(
+            await self._suppression_owner(ref), after=after, limit=limit
+        )
+
+    # ---- webhooks --------------------------------------------------------------------------------
+    async def set_webhook(
+        self, actor: str, ref: str, url: str, events: str, secret: str | None
+    ) -> tuple[Tenant, Webhook]:
+        tenant = await self._store.get_tenant(ref)
+        if not url.startswith(("https://", "http://")) or len(url) > 2048 or " " in url:
+            raise InvalidInput("url", "must be an http(s) URL of at most 2048 characters")
+        if events not in ("final", "all"):
+            raise InvalidInput("events", "must be final or all")
+        if secret is not None and len(secret) < 16:
+            raise InvalidInput("secret", "must be at least 16 characters")
+        hook = Webhook(
+            tenant_id=tenant.id,
+            url=url,
+            secret=secret or secrets.token_hex(32),
+            events="all" if events == "all" else "final",
+            created_at=self._clock(),
+        )
+        await self._store.set_webhook(hook)
+        await self._audit(actor, "tenant.webhook.set", tenant.id, url=url, events=events)
+        await self._announce("webhook", tenant.id)
+        return tenant, hook
+
+    async def webhook(self, ref: str) -> tuple[Tenant, Webhook | None, list[WebhookDelivery]]:
+        tenant = await self._store.get_tenant(ref)
+        return (
+            tenant,
+            await self._store.get_webhook(tenant.id),
+            await self._store.list_deliveries(tenant.id, limit=20),
+        )
+
+    async def remove_webhook(self, actor: str, ref: str) -> None:
+        tenant = await self._store.get_tenant(ref)
+        await self._store.delete_webhook(tenant.id)
+        await self._audit(actor, "tenant.webhook.remove", tenant.id)
+        await self._announce("webhook", tenant.id)
+
     # ---- API keys ----------------------------------------------------------------------------
     async def _issue_key(self, tenant_id: str, label: str) -> tuple[ApiKey, str]:
         issued = credentials.issue(credentials.API_KEY_PREFIX, self._secret)
@@ -116,6 +258,7 @@ class RegistryService:
         tenant = await self._store.get_tenant(ref)
         key, presented = await self._issue_key(tenant.id, check_label(label))
         await self._audit(actor, "tenant.key.create", tenant.id, key_id=key.id, label=label)
+        await self._announce("api_key", key.id)
         return key, presented
 
     async def list_keys(self, ref: str) -> list[ApiKey]:

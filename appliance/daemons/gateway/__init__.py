@@ -1,32 +1,143 @@
 """The gateway daemon: tenant-facing ingress (REST now; SMPP and SMTP servers join it later).
 
-Wiring only: connect the bus, build the HTTP app, bind, report ready, serve until told to stop,
-then stop accepting and drain.
+Wiring only: `assemble` builds the caches, the accountant, the durability sink and the pipeline
+over an open store and bus (tests use it in process); `serve` binds, reports ready, serves until
+told to stop, then stops accepting, finishes in-flight requests, flushes the intake log, settles
+leases and closes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+from litestar import Litestar
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+
 from appliance.bus.connection import close_bus, connect
+from appliance.bus.idempotency import IdempotencyStore, ensure_bucket
+from appliance.bus.intake_log import IntakeLog
+from appliance.bus.publisher import JetStreamPublisher
+from appliance.bus.streams import REGISTRY_CHANGED
+from appliance.config.schema import Config
+from appliance.daemons.gateway.accountant import Accountant
 from appliance.daemons.gateway.app import create_gateway_app
+from appliance.daemons.gateway.ingress import Ingress, Sink
+from appliance.daemons.gateway.registry_cache import RegistryCache
+from appliance.daemons.gateway.suppressions import SuppressionCache
 from appliance.daemons.http import HttpServer, bind_tcp
 from appliance.daemons.runtime import DaemonContext
+from appliance.node_secret import load_node_secret
+from appliance.store import FullStore, open_store
+
+
+class _Change(msgspec.Struct):
+    kind: str
+    id: str
+
+
+@dataclass
+class Gateway:
+    app: Litestar
+    ingress: Ingress
+    accountant: Accountant
+    registry: RegistryCache
+    suppressions: SuppressionCache
+    intake: IntakeLog | None
+    reclaimed_leases: int
+
+    def apply_change(self, kind: str, ident: str) -> None:
+        """React to an admin announcement on `hermes.registry.changed`."""
+        self.registry.invalidate(kind, ident)
+        if kind in ("account", "tenant"):
+            self.accountant.invalidate(ident)
+        if kind == "suppression":
+            self.suppressions.invalidate(ident)
+
+    async def close(self) -> None:
+        if self.intake is not None:
+            await self.intake.close()
+
+
+async def assemble(config: Config, store: FullStore, nats: NatsClient, *, worker: int = 0) -> Gateway:
+    js = nats.jetstream()
+    idempotency = IdempotencyStore(await ensure_bucket(js, config.gateway.idempotency_ttl_h * 3600))
+    registry = RegistryCache(store, load_node_secret(config.appliance.secret_file))
+    suppressions = SuppressionCache(store)
+    accountant = Accountant(
+        store, f"{config.appliance.node_name}/gateway.{worker}", amount_chunk=config.pricing.sms_part * 50
+    )
+    reclaimed = await accountant.reclaim()
+    publisher = JetStreamPublisher(js)
+    sink: Sink = publisher.publish
+    intake: IntakeLog | None = None
+    if config.gateway.durability == "power":
+        intake = IntakeLog(Path(config.appliance.data_dir) / "intake" / f"gateway-{worker}", publisher)
+        await intake.open()
+        sink = intake.append
+    ingress = Ingress(
+        config=config,
+        registry=registry,
+        accountant=accountant,
+        suppressions=suppressions,
+        idempotency=idempotency,
+        sink=sink,
+        workers=config.gateway.rest.workers,
+    )
+    app = create_gateway_app(
+        ingress=ingress,
+        store=store,
+        nats_connected=lambda: nats.is_connected,
+        node=config.appliance.node_name,
+    )
+    gateway = Gateway(app, ingress, accountant, registry, suppressions, intake, reclaimed)
+
+    async def on_change(msg: Msg) -> None:
+        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+            change = msgspec.json.decode(msg.data, type=_Change)
+            gateway.apply_change(change.kind, change.id)
+
+    await nats.subscribe(REGISTRY_CHANGED, cb=on_change)
+    return gateway
 
 
 async def serve(ctx: DaemonContext) -> None:
     config = ctx.config
+    store = await open_store(config.store)
     nats = await connect(config, name=f"gateway.{ctx.worker}")
+    gateway: Gateway | None = None
+    server: HttpServer | None = None
+    settling: asyncio.Task[None] | None = None
     try:
+        gateway = await assemble(config, store, nats, worker=ctx.worker)
         sock = bind_tcp(
             config.gateway.rest.listen, key="gateway.rest.listen", reuse_port=config.gateway.rest.workers > 1
         )
-        server = HttpServer(
-            create_gateway_app(nats_connected=lambda: nats.is_connected, node=config.appliance.node_name),
-            [sock],
-        )
+        server = HttpServer(gateway.app, [sock])
         await server.start()
-        ctx.ready(f"REST on {config.gateway.rest.listen}")
+        settling = asyncio.create_task(gateway.accountant.run(ctx.stopping))
+        ctx.ready(f"REST on {config.gateway.rest.listen} ({config.gateway.durability} durability)")
+        recovered = gateway.intake.recovered if gateway.intake else 0
+        if gateway.reclaimed_leases or recovered:
+            ctx.log.info(
+                "recovered after restart",
+                action="gateway.recovered",
+                leases=gateway.reclaimed_leases,
+                intake_records=recovered,
+            )
         await ctx.stopping.wait()
         ctx.log.info("gateway stopping", action="daemon.stopping")
-        await server.stop()
     finally:
+        if server is not None:
+            await server.stop()
+        if gateway is not None:
+            await gateway.close()
+        if settling is not None:
+            ctx.stopping.set()
+            await settling
         await close_bus(nats)
+        await store.close()
