@@ -17,6 +17,8 @@ from appliance.store.base import (
     Store,
     WebhookStore,
 )
+from appliance.store.carrier_base import CarrierStore
+from appliance.store.carrier_models import BindType, Carrier, CarrierKind, MnpEntry, RateRow
 from appliance.store.models import (
     Account,
     ApiKey,
@@ -41,13 +43,19 @@ __all__ = [
     "AccountStore",
     "ApiKey",
     "AuditEntry",
+    "BindType",
+    "Carrier",
+    "CarrierKind",
+    "CarrierStore",
     "ComplianceStore",
     "EventRecord",
     "FullStore",
     "Lease",
     "MessageRecord",
     "MessageStore",
+    "MnpEntry",
     "OperatorToken",
+    "RateRow",
     "SmppCredential",
     "Store",
     "Suppression",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from appliance.store.carrier_base import CarrierStore
 from appliance.store.models import (
     Account,
     ApiKey,
@@ -211,5 +212,5 @@ class WebhookStore(Protocol):
         """Newest first, for `hermesctl tenant webhook status`."""
 
 
-class FullStore(Store, MessageStore, AccountStore, ComplianceStore, WebhookStore, Protocol):
+class FullStore(Store, MessageStore, AccountStore, ComplianceStore, WebhookStore, CarrierStore, Protocol):
     """Everything one backend implements; `open_store` returns this."""

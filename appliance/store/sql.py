@@ -27,6 +27,7 @@ from appliance.errors import Conflict, NotFound, StoreError
 from appliance.store.base import Store
 from appliance.store.models import ApiKey, AuditEntry, OperatorToken, SmppCredential, Tenant
 from appliance.store.sql_accounts import SqlAccounts
+from appliance.store.sql_carriers import SqlCarriers
 from appliance.store.sql_messages import SqlMessages
 
 Row = tuple[Any, ...]
@@ -114,7 +115,7 @@ _SECRET_COLUMN = {
 }
 
 
-class SqlStore(SqlMessages, SqlAccounts, Store, abc.ABC):
+class SqlStore(SqlCarriers, SqlMessages, SqlAccounts, Store, abc.ABC):
     """The shared implementation; a backend adds `_session`, `close` and the two dialect attributes."""
 
     # Column definition that replaces AUTO_ID_MARKER in migrations.
