@@ -5,8 +5,8 @@ REST accepts three request shapes, all normalised here into `Message`:
 - full:  `{"channels": [{"channel", "to", "timeout_s"}, ...], "body", ...}` (an ordered cascade)
 - batch: `{"messages": [short-or-full, ...]}` (up to 1,000, each answered separately)
 
-Message ids are time-ordered (48-bit milliseconds + 80 random bits, Crockford base32) so listings by
-time need no extra index and ids never collide across workers or nodes.
+Message ids are time-ordered (48-bit milliseconds + 80 random bits, hex), so listings by time need
+no extra index and ids never collide across workers or nodes.
 """
 
 from __future__ import annotations
@@ -31,18 +31,16 @@ DEFAULT_TIMEOUT_S: dict[str, float] = {
     "telegram": 60.0,
 }
 MAX_BATCH = 1_000
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
 def new_message_id(now: float | None = None) -> str:
-    """`msg_` + 26 Crockford base32 characters; lexical order is creation order (to the millisecond)."""
+    """`msg_` + 32 hex digits: 48 bits of milliseconds, then 80 random bits.
+
+    Lexical order is creation order (to the millisecond), so listings by time need no extra index,
+    and ids never collide across workers or nodes. Hex keeps it one C call (`bytes.hex`).
+    """
     millis = int((time.time() if now is None else now) * 1000) & ((1 << 48) - 1)
-    value = (millis << 80) | int.from_bytes(os.urandom(10), "big")
-    chars = []
-    for _ in range(26):
-        value, digit = divmod(value, 32)
-        chars.append(_CROCKFORD[digit])
-    return "msg_" + "".join(reversed(chars))
+    return "msg_" + (millis.to_bytes(6, "big") + os.urandom(10)).hex()
 
 
 class ChannelTarget(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -207,3 +207,68 @@ async def test_tcp_listener_needs_a_live_operator_token(registry: RegistryServic
         assert audit[0]["actor"] == f"token:{token.id}"
         await registry.revoke_operator_token("test", token.id)
         assert (await remote.get("/v1/tenants", headers=good)).status_code == 401
+
+
+async def test_edit_changes_limits_and_a_new_tier_brings_its_defaults(admin: Client) -> None:
+    await add(admin)
+    edited = await admin.patch("/v1/tenants/acme", json={"rate_limit": 7, "monthly_quota": 0})
+    assert edited.status_code == 200
+    assert (edited.json()["rate_limit"], edited.json()["monthly_quota"]) == (7, 0)
+    upgraded = (await admin.patch("/v1/tenants/acme", json={"tier": "business"})).json()
+    assert (upgraded["tier"], upgraded["rate_limit"], upgraded["burst"]) == ("business", 500, 1000)
+    assert (await admin.patch("/v1/tenants/acme", json={"burst": -1})).status_code == 422
+    assert (await admin.patch("/v1/tenants/acme", json={"tier": "gold"})).status_code == 422
+    assert (await admin.patch("/v1/tenants/nobody", json={"burst": 1})).status_code == 404
+
+
+async def test_credit_makes_prepaid_and_shows_in_the_account(admin: Client) -> None:
+    await add(admin)
+    fresh = (await admin.get("/v1/tenants/acme/account")).json()
+    assert (fresh["prepaid"], fresh["balance"], fresh["quota_used"]) == (False, 0.0, 0)
+    credited = (
+        await admin.post("/v1/tenants/acme/credit", json={"amount": 25.5, "note": "invoice 7"})
+    ).json()
+    assert (credited["prepaid"], credited["balance"], credited["available"]) == (True, 25.5, 25.5)
+    assert (await admin.post("/v1/tenants/acme/credit", json={"amount": 0})).status_code == 422
+    assert (await admin.post("/v1/tenants/acme/credit", json={"amount": "x"})).status_code == 400
+
+
+async def test_suppressions_for_a_tenant_and_globally(
+    admin: Client, announced: list[tuple[str, str]]
+) -> None:
+    tenant = await add(admin)
+    added = await admin.post(
+        "/v1/tenants/acme/suppressions",
+        json={"addresses": ["+45 23 45 67 89", "+4523456780"], "channel": "sms"},
+    )
+    assert added.json() == {"added": 2}
+    listed = (await admin.get("/v1/tenants/acme/suppressions")).json()
+    assert [s["address"] for s in listed] == ["+4523456780", "+4523456789"]
+    assert ("suppression", tenant["tenant_id"]) in announced
+    bad = await admin.post("/v1/tenants/acme/suppressions", json={"addresses": ["12"], "channel": "sms"})
+    assert bad.status_code == 422
+    assert (await admin.delete("/v1/tenants/acme/suppressions/sms/+4523456780")).status_code == 200
+    assert (await admin.delete("/v1/tenants/acme/suppressions/sms/+4523456780")).status_code == 404
+    glob = await admin.post(
+        "/v1/tenants/*/suppressions", json={"addresses": ["Stop@Example.com"], "channel": "email"}
+    )
+    assert glob.status_code == 200
+    assert [s["address"] for s in (await admin.get("/v1/tenants/*/suppressions")).json()] == [
+        "stop@example.com"
+    ]
+
+
+async def test_webhook_set_show_remove(admin: Client) -> None:
+    await add(admin)
+    created = (await admin.put("/v1/tenants/acme/webhook", json={"url": "https://hooks.acme.test/h"})).json()
+    assert created["events"] == "final"
+    assert len(created["secret"]) == 64
+    shown = (await admin.get("/v1/tenants/acme/webhook")).json()
+    assert shown["url"] == "https://hooks.acme.test/h"
+    assert "secret" not in shown
+    assert (await admin.put("/v1/tenants/acme/webhook", json={"url": "ftp://x"})).status_code == 422
+    assert (
+        await admin.put("/v1/tenants/acme/webhook", json={"url": "https://x.test", "events": "some"})
+    ).status_code == 422
+    assert (await admin.delete("/v1/tenants/acme/webhook")).status_code == 200
+    assert (await admin.delete("/v1/tenants/acme/webhook")).status_code == 404

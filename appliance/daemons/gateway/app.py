@@ -23,7 +23,6 @@ from appliance.daemons.gateway.openapi import (
     BatchSubmission,
     MessageSubmission,
     SuppressionUpload,
-    components_for,
     operation_with_body,
 )
 from appliance.domain.message import CHANNELS
@@ -117,7 +116,7 @@ def create_gateway_app(
         summary="Submit a message, a cascade, or a batch of up to 1,000",
         description="202 with the message id once the message is durable; a batch answers 207 with one "
         "result per message. Send `Idempotency-Key` to make retries safe for 24 h.",
-        operation_class=operation_with_body("MessageSubmission", "BatchSubmission"),
+        operation_class=operation_with_body(MessageSubmission, BatchSubmission),
         status_code=202,
         responses={
             207: ResponseSpec(data_container=dict[str, Any], description="batch: one result per message"),
@@ -179,7 +178,7 @@ def create_gateway_app(
     @post(
         "/v1/suppressions",
         summary="Upload addresses never to be contacted (layer 6)",
-        operation_class=operation_with_body("SuppressionUpload"),
+        operation_class=operation_with_body(SuppressionUpload),
         status_code=200,
         responses=_errors(401, 403, 422),
     )
@@ -220,6 +219,5 @@ def create_gateway_app(
         openapi_config=OpenAPIConfig(
             title="Hermes REST API",
             version=__version__,
-            components=components_for(MessageSubmission, BatchSubmission, SuppressionUpload),
         ),
     )

@@ -2,17 +2,17 @@
 
 `POST /v1/messages` reads its body itself (so a bad key is a 401 before any parsing, and all bad
 fields are listed at once), so Litestar cannot infer the request schema. The typed structs below
-document the three accepted shapes; msgspec renders them to JSON Schema, converted here into
-Litestar's spec objects and attached with an `Operation` subclass.
+document the accepted shapes; msgspec renders them to JSON Schema, converted here into Litestar's
+spec objects and attached with an `Operation` subclass.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
-from litestar.openapi.spec import Components, OpenAPIMediaType, Operation, Reference, RequestBody, Schema
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 
 from appliance.domain.message import Channel, Priority, SuccessWhen
 
@@ -68,41 +68,48 @@ _SCHEMA_FIELDS = {
 }
 
 
-def _convert(node: Any) -> Any:
+def _convert(node: Any, definitions: dict[str, Any]) -> Any:
+    """msgspec's JSON Schema -> Litestar spec objects, with references resolved inline (Litestar
+    rebuilds `components.schemas` from its own models, so ours cannot live there)."""
     if isinstance(node, list):
-        return [_convert(item) for item in node]
+        return [_convert(item, definitions) for item in node]
     if not isinstance(node, dict):
         return node
     if "$ref" in node:
-        return Reference(ref=node["$ref"])
+        return _convert(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions)
     values: dict[str, Any] = {}
     for key, value in node.items():
         name = _SCHEMA_FIELDS.get(key, key)
         if name == "properties":
-            values[name] = {prop: _convert(sub) for prop, sub in value.items()}
+            values[name] = {prop: _convert(sub, definitions) for prop, sub in value.items()}
         elif name in ("items", "any_of", "one_of", "all_of", "additional_properties"):
-            values[name] = _convert(value)
+            values[name] = _convert(value, definitions)
         elif name in Schema.__dataclass_fields__:
             values[name] = value
     return Schema(**values)
 
 
-def components_for(*types: type[msgspec.Struct]) -> Components:
-    _, definitions = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
-    return Components(schemas={name: _convert(schema) for name, schema in definitions.items()})
+def schema_of(*types: type[msgspec.Struct]) -> Schema:
+    """One self-contained schema: the type itself, or `oneOf` the types."""
+    roots, definitions = msgspec.json.schema_components(types, ref_template="#/$defs/{name}")
+    schemas = [_convert(root, definitions) for root in roots]
+    return schemas[0] if len(schemas) == 1 else Schema(one_of=schemas)
 
 
-def body_of(*names: str) -> RequestBody:
-    refs = [Reference(ref=f"#/components/schemas/{name}") for name in names]
-    schema: Schema | Reference = refs[0] if len(refs) == 1 else Schema(one_of=refs)
-    return RequestBody(content={"application/json": OpenAPIMediaType(schema=schema)}, required=True)
+def body_of(*types: type[msgspec.Struct]) -> RequestBody:
+    return RequestBody(
+        content={"application/json": OpenAPIMediaType(schema=schema_of(*types))}, required=True
+    )
 
 
-def operation_with_body(*names: str) -> type[Operation]:
-    """An Operation class whose request body is the named component schema(s)."""
+def operation_with_body(*types: type[msgspec.Struct]) -> type[Operation]:
+    """An Operation class whose request body is `types` (one of them, when several)."""
 
     @dataclass
     class _WithBody(Operation):
-        request_body: Reference | RequestBody | None = field(default_factory=lambda: body_of(*names))
+        def __post_init__(self) -> None:
+            # Litestar passes request_body=None for a handler without a `data` parameter.
+            if self.request_body is None:
+                self.request_body = body_of(*types)
 
     return _WithBody

@@ -401,3 +401,22 @@ def test_any_json_body_gets_a_message_or_a_422_never_an_exception(
         assert all(set(error) == {"field", "reason"} for error in result.details["fields"])
     else:
         assert 1 <= len(result.channels) <= 5
+
+
+@given(st.integers(min_value=1, max_value=999), st.text(alphabet="0123456789", min_size=4, max_size=13))
+def test_the_canonical_fast_path_agrees_with_phonenumbers(country: int, national: str) -> None:
+    import phonenumbers
+
+    from appliance.domain.pipeline.fields import parse_e164
+
+    text = f"+{country}{national}"
+    try:
+        parsed = phonenumbers.parse(text, None)
+        expected = (
+            phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            if phonenumbers.is_valid_number(parsed)
+            else None
+        )
+    except phonenumbers.NumberParseException:
+        expected = None
+    assert parse_e164.__wrapped__(text) == expected
