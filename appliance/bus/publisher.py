@@ -1,16 +1,24 @@
 """Layers 8 and 9: put an accepted message, its audit record and its `accepted` event on JetStream.
 
-All three are published pipelined (publish_async) and awaited together: the caller answers 202 only
-once JetStream has acknowledged every one. `Nats-Msg-Id` makes a retried publish a no-op inside the
-streams' duplicate window, so a relay that replays after a crash does not duplicate.
+All three are published pipelined and awaited together: the caller answers 202 only once JetStream
+has acknowledged every one. `Nats-Msg-Id` makes a retried publish a no-op inside the streams'
+duplicate window, so a relay that replays after a crash does not duplicate.
+
+Acks are collected on one wildcard inbox subscription, keyed by a counter in the reply subject.
+nats-py's `publish_async` does the same job but spends more per call than the rest of the gateway's
+pipeline does (a task per semaphore wait, random tokens); this is its lean equivalent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Sequence
 
-from nats.js.client import JetStreamContext
+import msgspec
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 
 from appliance.bus.streams import accepted_subject, audit_subject, event_subject
 from appliance.errors import BusError
@@ -29,38 +37,85 @@ class Envelope:
         self.accepted_event = accepted_event
 
 
+class _PubAck(msgspec.Struct):
+    stream: str | None = None
+    seq: int | None = None
+    error: dict[str, object] | None = None
+
+
+_ACK_DECODER = msgspec.json.Decoder(_PubAck)
+
+
 class JetStreamPublisher:
-    def __init__(self, js: JetStreamContext, *, ack_timeout_s: float = 10.0) -> None:
-        self._js = js
+    def __init__(self, nats: NatsClient, *, ack_timeout_s: float = 10.0) -> None:
+        self._nats = nats
         self._timeout = ack_timeout_s
+        self._prefix = nats.new_inbox() + "."
+        self._pending: dict[str, asyncio.Future[None]] = {}
+        self._counter = itertools.count()
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        self._subscription = await self._nats.subscribe(self._prefix + "*", cb=self._on_ack)
+
+    async def _on_ack(self, msg: Msg) -> None:
+        future = self._pending.pop(msg.subject[len(self._prefix) :], None)
+        if future is None or future.done():
+            return
+        if msg.headers and msg.headers.get("Status") == "503":
+            future.set_exception(BusError("no JetStream stream answered (no responders)"))
+            return
+        try:
+            ack = _ACK_DECODER.decode(msg.data)
+        except msgspec.DecodeError:
+            future.set_exception(BusError(f"unreadable JetStream ack: {msg.data[:100]!r}"))
+            return
+        if ack.error is not None or ack.seq is None:
+            future.set_exception(BusError(f"JetStream refused the publish: {ack.error}"))
+        else:
+            future.set_result(None)
+
+    async def _publish(
+        self, subject: str, payload: bytes, msg_id: str, tokens: list[str]
+    ) -> asyncio.Future[None]:
+        token = str(next(self._counter))
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending[token] = future
+        tokens.append(token)
+        await self._nats.publish(
+            subject, payload, reply=self._prefix + token, headers={"Nats-Msg-Id": msg_id}
+        )
+        return future
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
         """Publish every envelope; raise BusError unless JetStream acknowledged all of them."""
-        futures = []
+        if self._subscription is None:
+            await self.start()
+        futures: list[asyncio.Future[None]] = []
+        tokens: list[str] = []
         try:
             for env in envelopes:
+                tenant, message_id = env.tenant_id, env.message_id
+                futures.append(await self._publish(accepted_subject(tenant), env.message, message_id, tokens))
                 futures.append(
-                    await self._js.publish_async(
-                        accepted_subject(env.tenant_id), env.message, headers={"Nats-Msg-Id": env.message_id}
-                    )
+                    await self._publish(audit_subject(tenant), env.audit, f"{message_id}:audit", tokens)
                 )
                 futures.append(
-                    await self._js.publish_async(
-                        audit_subject(env.tenant_id),
-                        env.audit,
-                        headers={"Nats-Msg-Id": f"{env.message_id}:audit"},
-                    )
-                )
-                futures.append(
-                    await self._js.publish_async(
-                        event_subject(env.tenant_id, "accepted"),
+                    await self._publish(
+                        event_subject(tenant, "accepted"),
                         env.accepted_event,
-                        headers={"Nats-Msg-Id": f"{env.message_id}:accepted"},
+                        f"{message_id}:accepted",
+                        tokens,
                     )
                 )
             async with asyncio.timeout(self._timeout):
                 await asyncio.gather(*futures)
+        except BusError:
+            raise
         except Exception as exc:
-            for future in futures:
-                future.cancel()
             raise BusError(f"JetStream did not acknowledge the publish: {exc or type(exc).__name__}") from exc
+        finally:
+            for token in tokens:  # acks that never came must not pile up
+                future = self._pending.pop(token, None)
+                if future is not None and not future.done():
+                    future.cancel()

@@ -64,7 +64,7 @@ async def test_appends_survive_a_crash_and_are_relayed_after_restart(
     with segment.open("ab") as handle:  # a write torn by the power cut
         handle.write(b"\x00\x00\x01\x00garbage")
 
-    second = IntakeLog(tmp_path, JetStreamPublisher(nats.jetstream()))
+    second = IntakeLog(tmp_path, JetStreamPublisher(nats))
     await second.open()
     assert second.recovered == 51
     for _ in range(100):
@@ -75,7 +75,7 @@ async def test_appends_survive_a_crash_and_are_relayed_after_restart(
     assert await _stream_count(nats, "MESSAGES") == 51
     assert not list(tmp_path.glob("00000000000[1].log"))  # relayed segments are removed
 
-    third = IntakeLog(tmp_path, JetStreamPublisher(nats.jetstream()))
+    third = IntakeLog(tmp_path, JetStreamPublisher(nats))
     await third.open()
     assert third.recovered == 0
     await third.close()

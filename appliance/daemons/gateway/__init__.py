@@ -72,7 +72,7 @@ async def assemble(config: Config, store: FullStore, nats: NatsClient, *, worker
         store, f"{config.appliance.node_name}/gateway.{worker}", amount_chunk=config.pricing.sms_part * 50
     )
     reclaimed = await accountant.reclaim()
-    publisher = JetStreamPublisher(js)
+    publisher = JetStreamPublisher(nats)
     sink: Sink = publisher.publish
     intake: IntakeLog | None = None
     if config.gateway.durability == "power":
