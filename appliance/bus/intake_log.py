@@ -81,9 +81,15 @@ class _Segment:
 
 class IntakeLog:
     def __init__(
-        self, directory: Path, publisher: JetStreamPublisher, *, segment_bytes: int = _SEGMENT_BYTES
-    ):
+        self,
+        directory: Path,
+        publisher: JetStreamPublisher,
+        *,
+        segment_bytes: int = _SEGMENT_BYTES,
+        max_backlog: int = 200_000,
+    ) -> None:
         self._dir = directory
+        self._max_backlog = max_backlog
         self._publisher = publisher
         self._segment_bytes = segment_bytes
         self._segments: dict[int, _Segment] = {}
@@ -154,6 +160,9 @@ class IntakeLog:
         """Return once every envelope is fsynced to the log."""
         if self._closing:
             raise BusError("intake log is closing")
+        if len(self._relay_queue) > self._max_backlog:
+            # JetStream is down or slower than intake: refuse (503) rather than let the log grow unbounded
+            raise BusError(f"intake backlog of {len(self._relay_queue)} messages is not relayed yet")
         loop = asyncio.get_running_loop()
         futures = []
         for env in envelopes:

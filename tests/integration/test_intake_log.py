@@ -93,3 +93,14 @@ async def test_power_mode_answers_after_fsync_and_relays(tmp_path: Path, nats_se
             await asyncio.sleep(0.05)
         assert await gw.stream_count("MESSAGES") == 20
         assert await gw.stream_count("AUDIT") == 20
+
+
+async def test_a_backlog_that_is_not_relayed_is_refused_not_grown(tmp_path: Path) -> None:
+    log = IntakeLog(tmp_path, _DownPublisher(), max_backlog=10)
+    await log.open()
+    await log.append([envelope(n) for n in range(11)])
+    with pytest.raises(BusError, match="backlog"):
+        await log.append([envelope(99)])
+    for task in log._tasks:
+        task.cancel()
+    await asyncio.gather(*log._tasks, return_exceptions=True)
