@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from appliance import __version__
-from hermesctl.commands import audit, money, operator, status, suppress, tenant
+from hermesctl.commands import audit, carrier, money, operator, route, sim, status, suppress, tenant
 from hermesctl.context import Options
 
 app = typer.Typer(
@@ -56,6 +56,10 @@ app.command("audit")(audit.audit)
 app.add_typer(tenant.app, name="tenant")
 _ = (money, suppress)  # their commands register on the tenant sub-app
 app.add_typer(operator.app, name="operator")
+app.add_typer(carrier.app, name="carrier")
+app.add_typer(route.rate_app, name="rate")
+app.add_typer(route.route_app, name="route")
+app.add_typer(sim.app, name="sim")
 
 
 def main() -> None:

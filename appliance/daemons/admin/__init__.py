@@ -9,21 +9,49 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import msgspec
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 
 from appliance.bus.connection import close_bus, connect
 from appliance.bus.streams import REGISTRY_CHANGED, STREAMS
 from appliance.config.schema import Config
 from appliance.daemons.admin.app import create_admin_app
+from appliance.daemons.admin.carrier_routes import bind_test
+from appliance.daemons.admin.carriers import CarrierService
 from appliance.daemons.admin.registry import RegistryService
 from appliance.daemons.http import HttpServer, bind_tcp, bind_unix
 from appliance.daemons.runtime import DaemonContext
 from appliance.node_secret import load_node_secret
 from appliance.store import Store, open_store
+
+HEALTH_SUBJECT_ALL = "hermes.smpp.health.*"
+_HEALTH_STALE_S = 10.0
+
+
+class HealthBoard:
+    """The latest health report of each carrier, as the smpp daemon publishes them every 2 s."""
+
+    def __init__(self) -> None:
+        self._reports: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    async def receive(self, msg: Msg) -> None:
+        try:
+            report = msgspec.json.decode(msg.data)
+        except msgspec.DecodeError:
+            return
+        if isinstance(report, dict):
+            self._reports[msg.subject.rsplit(".", 1)[-1]] = (time.monotonic(), report)
+
+    def get(self, carrier: str) -> dict[str, Any] | None:
+        entry = self._reports.get(carrier)
+        if entry is None or time.monotonic() - entry[0] > _HEALTH_STALE_S:
+            return None
+        return entry[1]
 
 
 async def _node_status(config: Config, nats: NatsClient, store: Store) -> dict[str, Any]:
@@ -84,10 +112,15 @@ async def serve(ctx: DaemonContext) -> None:
         async def status() -> dict[str, Any]:
             return await _node_status(config, nats, store)
 
-        servers.append(HttpServer(create_admin_app(registry, status), [bind_unix(config.admin.socket)]))
+        health = HealthBoard()
+        await nats.subscribe(HEALTH_SUBJECT_ALL, cb=health.receive)
+        carriers = CarrierService(store, announce=announce, health=health.get, tester=bind_test)
+        socket_app = create_admin_app(registry, status, carriers=carriers)
+        servers.append(HttpServer(socket_app, [bind_unix(config.admin.socket)]))
         if config.admin.listen:
             tcp = bind_tcp(config.admin.listen, key="admin.listen")
-            servers.append(HttpServer(create_admin_app(registry, status, require_token=True), [tcp]))
+            tcp_app = create_admin_app(registry, status, carriers=carriers, require_token=True)
+            servers.append(HttpServer(tcp_app, [tcp]))
         for server in servers:
             await server.start()
         ctx.ready(f"admin API on {config.admin.socket}")

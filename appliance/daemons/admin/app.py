@@ -19,6 +19,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from appliance import __version__
+from appliance.daemons.admin.carrier_routes import carrier_handlers
+from appliance.daemons.admin.carriers import CarrierService
 from appliance.daemons.admin.registry import RegistryService
 from appliance.errors import Conflict, HermesError, InvalidInput, NotFound, StoreError
 from appliance.store import Account, ApiKey, SmppCredential, Tenant
@@ -126,7 +128,11 @@ def _actor(request: Request[Any, Any, Any]) -> str:
 
 
 def create_admin_app(
-    registry: RegistryService, status: StatusProvider, *, require_token: bool = False
+    registry: RegistryService,
+    status: StatusProvider,
+    *,
+    carriers: CarrierService | None = None,
+    require_token: bool = False,
 ) -> Litestar:
     async def operator_guard(
         connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
@@ -333,6 +339,7 @@ def create_admin_app(
             create_token,
             revoke_token,
             list_audit,
+            *(carrier_handlers(carriers) if carriers is not None else []),
         ],
         guards=[operator_guard],
         exception_handlers={Exception: _error_response},

@@ -1,0 +1,1 @@
+"""Services that combine the store with pure domain logic, shared by more than one daemon."""

@@ -1,0 +1,124 @@
+"""Where an SMS to a number should go: the store's MNP data, rates and carriers, the carriers' live
+health, and the pure decision of `domain.routing` (seed diagram 17).
+
+Callers: the admin API (`hermesctl route explain`) and, with the cascade, the router daemon. Health
+comes from whoever listens to `hermes.smpp.health.<carrier>`; a carrier with no report yet counts as
+down, so an unproven route is never chosen over a proven one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from appliance.domain.routing import (
+    CarrierHealth,
+    Lookup,
+    LookupCache,
+    NumberInfo,
+    Rate,
+    RouteCandidate,
+    RouteDecision,
+    Thresholds,
+    best_rates,
+    decide,
+    lookup_from_plan,
+    normalize_mccmnc,
+    parse_number,
+)
+from appliance.store import Carrier, FullStore
+
+HealthSource = Callable[[str], CarrierHealth | None]
+
+
+@dataclass(frozen=True)
+class RoutePlan:
+    number: NumberInfo
+    lookup: Lookup
+    decision: RouteDecision
+    carriers: dict[str, Carrier]
+
+
+class RoutePlanner:
+    def __init__(
+        self,
+        store: FullStore,
+        health: HealthSource,
+        *,
+        thresholds: Thresholds | None = None,
+        cache_ttl_s: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._health = health
+        self._thresholds = thresholds or Thresholds()
+        self._cache = LookupCache(ttl_s=cache_ttl_s, max_entries=100_000)
+        self._clock = clock
+
+    def forget(self) -> None:
+        """MNP data changed: cached lookups may be stale."""
+        self._cache.clear()
+
+    async def lookup(self, number: NumberInfo) -> Lookup:
+        now = self._clock()
+        cached = self._cache.get(number.e164, now)
+        if cached is not None:
+            return cached
+        entry = await self._store.lookup_mnp(number.e164)
+        if entry is not None:
+            found = Lookup(
+                e164=number.e164,
+                source="mnp_table",
+                mccmnc=normalize_mccmnc(entry.mccmnc),
+                carrier_name=entry.carrier_name,
+            )
+        else:
+            found = lookup_from_plan(number)
+        self._cache.put(found, now)
+        return found
+
+    async def plan(self, to: str) -> RoutePlan:
+        """Parse, look up and decide; raises InvalidInput for a number that is not valid."""
+        number = parse_number(to)
+        lookup = await self.lookup(number)
+        carriers = {carrier.name: carrier for carrier in await self._store.list_carriers()}
+        rates = [
+            Rate(
+                carrier=row.carrier,
+                prefix=row.prefix,
+                mccmnc=row.mccmnc,
+                price=row.price,
+                currency=row.currency,
+                valid_from=row.valid_from,
+            )
+            for row in await self._store.list_rates()
+            if row.carrier in carriers
+        ]
+        candidates = []
+        for match in best_rates(number.e164, lookup.mccmnc, rates, now=self._clock()):
+            carrier = carriers[match.carrier]
+            reported = self._health(carrier.name)
+            health = CarrierHealth(
+                binds_up=reported.binds_up if reported else 0,
+                window_free=reported.window_free if reported else 0,
+                error_rate=reported.error_rate if reported else 0.0,
+                dlr_rate=reported.dlr_rate if reported else None,
+                enabled=carrier.enabled,
+            )
+            rate_currency = next(r.currency for r in rates if r.carrier == match.carrier)
+            candidates.append(
+                RouteCandidate(
+                    carrier=carrier.name,
+                    kind=carrier.kind,
+                    price=match.price,
+                    currency=rate_currency,
+                    home_network=lookup.mccmnc is not None and lookup.mccmnc in carrier.mccmnc_list,
+                    health=health,
+                )
+            )
+        # No currency conversion: decide in the cheapest candidate's; others are listed as skipped.
+        currency = candidates[0].currency if candidates else None
+        return RoutePlan(
+            number, lookup, decide(lookup, candidates, self._thresholds, currency=currency), carriers
+        )
