@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 # A working config for this checkout: data under ./var, embedded NATS and SQLite.
 $(CONFIG): hermes.toml.example
 	@if [ -f $(CONFIG) ]; then touch $(CONFIG); else \
-	  sed -e 's|^data_dir = .*|data_dir = "./var"|' hermes.toml.example > $(CONFIG) && \
-	  echo "wrote $(CONFIG) (data under ./var)"; fi
+	  sed -e 's|^data_dir = .*|data_dir = "./var"|' \
+	      -e 's|^smsc_listen = .*|smsc_listen = "127.0.0.1:2776"|' hermes.toml.example > $(CONFIG) && \
+	  echo "wrote $(CONFIG) (data under ./var, carrier simulator on 127.0.0.1:2776)"; fi
 
 run: $(STAMP) $(CONFIG)
 	@mkdir -p var

@@ -19,7 +19,7 @@ from appliance.errors import ConfigError
 DEFAULT_CONFIG_PATH = "/etc/hermes/hermes.toml"
 ENV_PREFIX = "HERMES_"
 _LISTEN_KEYS = ("nats.listen", "gateway.rest.listen", "gateway.smpp.listen", "gateway.smtp.listen")
-_OPTIONAL_ADDRESS_KEYS = ("admin.listen", "nats.cluster_listen", "mta.smarthost")
+_OPTIONAL_ADDRESS_KEYS = ("admin.listen", "nats.cluster_listen", "mta.smarthost", "simulator.smsc_listen")
 _AT_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _UNKNOWN_FIELD = re.compile(r"unknown field `(?P<field>[^`]+)`")
 _TOML_LINE = re.compile(r"\(at line (?P<line>\d+)")

@@ -200,6 +200,18 @@ class SupervisorSection(_Section, frozen=True):
     watchdog_timeout_s: float = 30.0
 
 
+class SimulatorSection(_Section, frozen=True):
+    """The built-in carrier simulator, for demos and trials: never point real traffic at it."""
+
+    # host:port of a simulated SMSC run by hermesd ("" = none). `make run` turns it on.
+    smsc_listen: str = ""
+    # Register it as carrier "sim" (an aggregator priced for every number) if no such carrier exists.
+    register_carrier: bool = True
+    # Delay before the simulated delivery receipt, and the share of receipts that report failure.
+    dlr_delay_ms: Annotated[float, msgspec.Meta(ge=0)] = 200.0
+    fail_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
+
+
 class Config(_Section, frozen=True):
     appliance: ApplianceSection = msgspec.field(default_factory=ApplianceSection)
     nats: NatsSection = msgspec.field(default_factory=NatsSection)
@@ -210,4 +222,5 @@ class Config(_Section, frozen=True):
     tiers: TiersSection = msgspec.field(default_factory=TiersSection)
     pricing: PricingSection = msgspec.field(default_factory=PricingSection)
     cascade: CascadeSection = msgspec.field(default_factory=CascadeSection)
+    simulator: SimulatorSection = msgspec.field(default_factory=SimulatorSection)
     supervisor: SupervisorSection = msgspec.field(default_factory=SupervisorSection)

@@ -58,6 +58,13 @@ def _gateway_listeners(config: Config) -> list[tuple[str, str]]:
 DAEMONS: tuple[DaemonSpec, ...] = (
     DaemonSpec("admin", "appliance.daemons.admin", STAGE_CONTROL, listeners=_admin_listeners),
     DaemonSpec("recorder", "appliance.daemons.recorder", STAGE_CORE),
+    DaemonSpec(
+        "simulator",
+        "appliance.daemons.simulator",
+        STAGE_CONTROL,
+        enabled=lambda config: bool(config.simulator.smsc_listen),
+        listeners=lambda config: [("simulator.smsc_listen", config.simulator.smsc_listen)],
+    ),
     DaemonSpec("notifier", "appliance.daemons.notifier", STAGE_CORE),
     DaemonSpec(
         "gateway",
