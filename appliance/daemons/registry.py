@@ -58,6 +58,7 @@ def _gateway_listeners(config: Config) -> list[tuple[str, str]]:
 DAEMONS: tuple[DaemonSpec, ...] = (
     DaemonSpec("admin", "appliance.daemons.admin", STAGE_CONTROL, listeners=_admin_listeners),
     DaemonSpec("recorder", "appliance.daemons.recorder", STAGE_CORE),
+    DaemonSpec("smpp", "appliance.daemons.smpp", STAGE_CORE),
     DaemonSpec(
         "simulator",
         "appliance.daemons.simulator",

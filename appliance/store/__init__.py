@@ -34,6 +34,7 @@ from appliance.store.models import (
     Webhook,
     WebhookDelivery,
 )
+from appliance.store.smpp_base import DlrMark, DlrOutcome, SmppStore, SmppSubmission
 
 if TYPE_CHECKING:
     from appliance.config.schema import StoreSection
@@ -48,6 +49,8 @@ __all__ = [
     "CarrierKind",
     "CarrierStore",
     "ComplianceStore",
+    "DlrMark",
+    "DlrOutcome",
     "EventRecord",
     "FullStore",
     "Lease",
@@ -57,6 +60,8 @@ __all__ = [
     "OperatorToken",
     "RateRow",
     "SmppCredential",
+    "SmppStore",
+    "SmppSubmission",
     "Store",
     "Suppression",
     "Tenant",

@@ -26,6 +26,7 @@ from appliance.store.models import (
     Webhook,
     WebhookDelivery,
 )
+from appliance.store.smpp_base import SmppStore
 
 
 class Store(Protocol):
@@ -212,5 +213,7 @@ class WebhookStore(Protocol):
         """Newest first, for `hermesctl tenant webhook status`."""
 
 
-class FullStore(Store, MessageStore, AccountStore, ComplianceStore, WebhookStore, CarrierStore, Protocol):
+class FullStore(
+    Store, MessageStore, AccountStore, ComplianceStore, WebhookStore, CarrierStore, SmppStore, Protocol
+):
     """Everything one backend implements; `open_store` returns this."""

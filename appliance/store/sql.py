@@ -29,6 +29,7 @@ from appliance.store.models import ApiKey, AuditEntry, OperatorToken, SmppCreden
 from appliance.store.sql_accounts import SqlAccounts
 from appliance.store.sql_carriers import SqlCarriers
 from appliance.store.sql_messages import SqlMessages
+from appliance.store.sql_smpp import SqlSmpp
 
 Row = tuple[Any, ...]
 Params = Sequence[object]
@@ -115,7 +116,7 @@ _SECRET_COLUMN = {
 }
 
 
-class SqlStore(SqlCarriers, SqlMessages, SqlAccounts, Store, abc.ABC):
+class SqlStore(SqlSmpp, SqlCarriers, SqlMessages, SqlAccounts, Store, abc.ABC):
     """The shared implementation; a backend adds `_session`, `close` and the two dialect attributes."""
 
     # Column definition that replaces AUTO_ID_MARKER in migrations.

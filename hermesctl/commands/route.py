@@ -40,8 +40,8 @@ def set_(
         print_json(data)
         return
     network = data["mccmnc"] or "any network"
-    price = f"{data['price']} {data['currency']}"
-    console.print(f"{carrier}: +{data['prefix']} {network} = {price}", highlight=False)
+    charged = f"{data['price']} {data['currency']}"
+    console.print(f"{carrier}: +{data['prefix']} {network} = {charged}", highlight=False)
 
 
 @rate_app.command("import")

@@ -30,8 +30,9 @@ def pid_alive(pid: int) -> bool:
 
 
 class Node:
-    def __init__(self, root: Path, **overrides: str) -> None:
+    def __init__(self, root: Path, *, simulator: bool = False, **overrides: str) -> None:
         self.root = root
+        self.smsc_port = free_port()
         self.nats_port = free_port()
         self.rest_port = free_port()
         self.config = root / "hermes.toml"
@@ -53,6 +54,11 @@ listen = "127.0.0.1:{overrides.get("rest_port", self.rest_port)}"
 [supervisor]
 restart_backoff_s = 0.2
 """
+            + (
+                f'[simulator]\nsmsc_listen = "127.0.0.1:{self.smsc_port}"\ndlr_delay_ms = 50.0\n'
+                if simulator
+                else ""
+            )
         )
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -105,6 +111,18 @@ restart_backoff_s = 0.2
 
     def wait_healthy(self, timeout_s: float = 40.0) -> dict[str, Any]:
         return self.wait_until(lambda s: s.get("healthy"), timeout_s, "a healthy node")
+
+    def wait_until_carriers_bound(self, timeout_s: float = 30.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout_s
+        carriers: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            result = self.ctl("carrier", "list", "--json")
+            if result.returncode == 0:
+                carriers = json.loads(result.stdout)
+                if carriers and all((c.get("health") or {}).get("binds_up", 0) > 0 for c in carriers):
+                    return carriers
+            time.sleep(0.5)
+        raise AssertionError(f"carriers not bound: {carriers}\n{self.log.read_text()[-3000:]}")
 
     def child_pids(self, status: dict[str, Any]) -> dict[str, int]:
         return {c["name"]: c["pid"] for c in status["children"] if c["pid"]}

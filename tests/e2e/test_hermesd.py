@@ -42,7 +42,7 @@ def test_lifecycle_tenants_restart_and_clean_stop(node: Node) -> None:
     hermesd = node.start()
     status = node.wait_healthy()
     pids = node.child_pids(status)
-    assert set(pids) == {"nats", "admin", "recorder", "notifier", "gateway"}
+    assert set(pids) == {"nats", "admin", "recorder", "notifier", "smpp", "gateway"}
     assert status["store"]["schema_version"] >= 1
     assert set(status["nats"]["streams"]) == {"MESSAGES", "DISPATCH", "EVENTS", "AUDIT"}
     with urllib.request.urlopen(f"http://127.0.0.1:{node.rest_port}/healthz", timeout=5) as response:
@@ -118,8 +118,8 @@ def test_lifecycle_tenants_restart_and_clean_stop(node: Node) -> None:
     assert not (node.root / "admin.sock").exists()
     log = [json.loads(line) for line in node.log.read_text().splitlines() if line.startswith("{")]
     stopped = [entry["child"] for entry in log if entry.get("action") == "child.stopped"]
-    assert stopped[-5] == "gateway"
-    assert set(stopped[-4:-2]) == {"recorder", "notifier"}
+    assert stopped[-6] == "gateway"
+    assert set(stopped[-5:-2]) == {"recorder", "notifier", "smpp"}
     assert stopped[-2:] == ["admin", "nats"]
     not_running = node.ctl("status")
     assert not_running.returncode == 3 and "not running" in not_running.stderr
@@ -261,3 +261,54 @@ def test_a_message_travels_rest_to_store_and_operators_manage_money_and_lists(no
     assert len(hook["secret"]) == 64
     rest.close()
     assert node.terminate() == 0
+
+
+def test_the_sms_path_binds_the_simulator_routes_and_carries_a_dispatch(tmp_path: Path) -> None:
+    """What `make run` shows: the simulator carrier bound, routed to, and an SMS submitted with its DLR."""
+    import asyncio
+
+    import msgspec
+    from nats.aio.client import Client as NatsClient
+
+    from appliance.domain.dispatch import SmsDispatch, sms_subject
+
+    node = Node(tmp_path, simulator=True)
+    try:
+        node.start()
+        node.wait_healthy()
+        carriers = node.wait_until_carriers_bound()
+        assert [c["name"] for c in carriers] == ["sim"]
+        explained = json.loads(node.ctl("route", "explain", "+4528123456", "--json", check=True).stdout)
+        assert explained["chosen"] == "sim"
+        assert node.ctl("carrier", "test", "sim", check=True).returncode == 0
+
+        async def dispatch_and_wait() -> set[str]:
+            nats = NatsClient()
+            await nats.connect(servers=[f"nats://127.0.0.1:{node.nats_port}"])
+            try:
+                js = nats.jetstream()
+                kinds: set[str] = set()
+                subscription = await nats.subscribe("evt.tn_e2e.*")
+                command = SmsDispatch(
+                    message_id="msg_e2e",
+                    tenant_id="tn_e2e",
+                    attempt=1,
+                    carrier="sim",
+                    to="+4528123456",
+                    body="Hello from the e2e test",
+                )
+                await js.publish(
+                    sms_subject("sim"), msgspec.json.encode(command), headers={"Nats-Msg-Id": "msg_e2e:1"}
+                )
+                async with asyncio.timeout(20):
+                    while not {"submitted", "dlr"} <= kinds:
+                        message = await subscription.next_msg(timeout=20)
+                        kinds.add(message.subject.rsplit(".", 1)[-1])
+                return kinds
+            finally:
+                await nats.close()
+
+        assert {"submitted", "dlr"} <= asyncio.run(dispatch_and_wait())
+        assert node.terminate() == 0
+    finally:
+        node.kill_everything()
