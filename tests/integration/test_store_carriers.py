@@ -1,81 +1,29 @@
 """The `CarrierStore` contract (carriers, rates, MNP), run against SQLite and PostgreSQL.
 
-Until sql.py mixes `SqlCarriers` into `SqlStore`, the `carriers` fixture mixes it into each backend here;
-once it is wired, the fixture uses the backends as they are. Otherwise it follows conftest's `empty_store`:
-a file in the temp dir, or a fresh PostgreSQL schema (skipped without HERMES_TEST_POSTGRES_DSN).
+The `carriers` fixture is conftest's `store`: a file in the temp dir, or a fresh PostgreSQL schema
+(skipped without HERMES_TEST_POSTGRES_DSN).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any
 
 import msgspec
-import psycopg
 import pytest
-from psycopg import sql
 
 from appliance.domain.routing import Rate, RateMatch, best_rates
 from appliance.errors import Conflict, InvalidInput, NotFound
-from appliance.store import Store
-from appliance.store.carrier_base import CarrierStore
+from appliance.store import FullStore
 from appliance.store.carrier_models import Carrier, MnpEntry, RateRow
-from appliance.store.postgres import PostgresStore
-from appliance.store.sql import SqlStore
-from appliance.store.sql_carriers import SqlCarriers
-from appliance.store.sqlite import SqliteStore
-from tests.integration.conftest import POSTGRES_DSN_VAR, POSTGRES_SKIP_REASON
 
 T0 = 1_700_000_000.5
-_B = TypeVar("_B", bound=SqlStore)
 
 
-class _CarrierTestStore(CarrierStore, Store, Protocol):
-    """What the tests use: the carrier methods plus the lifecycle of `Store`."""
-
-
-def _with_carriers(backend: type[_B]) -> type[_B]:
-    """`backend` with `SqlCarriers` mixed in, or `backend` itself once `SqlStore` includes it."""
-    if issubclass(backend, SqlCarriers):
-        return backend
-    return cast("type[_B]", type(f"Carriers{backend.__name__}", (SqlCarriers, backend), {}))
-
-
-async def _run(dsn: str, statement: sql.Composed) -> None:
-    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        await conn.execute(statement)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def carriers(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[_CarrierTestStore]:
-    """A migrated store on each backend with the carrier methods."""
-    if request.param == "sqlite":
-        store: SqlStore = await _with_carriers(SqliteStore).open(str(tmp_path / "db" / "hermes.db"))
-        try:
-            await store.migrate()
-            yield cast("_CarrierTestStore", store)
-        finally:
-            await store.close()
-        return
-    dsn = os.environ.get(POSTGRES_DSN_VAR)
-    if not dsn:
-        pytest.skip(POSTGRES_SKIP_REASON)
-    schema = f"hermes_test_{uuid.uuid4().hex[:12]}"
-    await _run(dsn, sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        scoped = psycopg.conninfo.make_conninfo(dsn, options=f"-csearch_path={schema}")
-        store = await _with_carriers(PostgresStore).open(scoped, pool_size=4)
-        try:
-            await store.migrate()
-            yield cast("_CarrierTestStore", store)
-        finally:
-            await store.close()
-    finally:
-        await _run(dsn, sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+@pytest.fixture
+def carriers(store: FullStore) -> FullStore:
+    """conftest's migrated `store` (SQLite, and PostgreSQL when configured)."""
+    return store
 
 
 def _carrier(name: str = "telia_dk", **changes: Any) -> Carrier:
@@ -99,7 +47,7 @@ def _mnp(number: str, mccmnc: str, name: str | None = None, at: float = T0) -> M
 # ---- migration -------------------------------------------------------------------------------------------
 
 
-async def test_migration_0003_is_applied(carriers: _CarrierTestStore) -> None:
+async def test_migration_0003_is_applied(carriers: FullStore) -> None:
     assert await carriers.schema_version() >= 3
     assert await carriers.migrate() == []
 
@@ -107,7 +55,7 @@ async def test_migration_0003_is_applied(carriers: _CarrierTestStore) -> None:
 # ---- carriers --------------------------------------------------------------------------------------------
 
 
-async def test_add_get_list_round_trip_every_field(carriers: _CarrierTestStore) -> None:
+async def test_add_get_list_round_trip_every_field(carriers: FullStore) -> None:
     telia = _carrier(
         bind_type="transmitter", system_type="VMA", source_ton=1, source_npi=1, dest_ton=0, dest_npi=0,
         use_sar=True, enabled=False, mccmnc_list=("238-20", "238-30"),
@@ -119,7 +67,7 @@ async def test_add_get_list_round_trip_every_field(carriers: _CarrierTestStore) 
     assert await carriers.list_carriers() == [tdc, telia]
 
 
-async def test_the_password_is_stored_as_given_but_hidden_from_repr(carriers: _CarrierTestStore) -> None:
+async def test_the_password_is_stored_as_given_but_hidden_from_repr(carriers: FullStore) -> None:
     await carriers.add_carrier(_carrier())
     stored = await carriers.get_carrier("telia_dk")
     assert stored.password == "s3cr%t?"
@@ -127,13 +75,13 @@ async def test_the_password_is_stored_as_given_but_hidden_from_repr(carriers: _C
     assert "password=***" in repr(stored) and "host='smpp.telia.example'" in repr(stored)
 
 
-async def test_networks_are_normalized_on_the_way_in(carriers: _CarrierTestStore) -> None:
+async def test_networks_are_normalized_on_the_way_in(carriers: FullStore) -> None:
     added = await carriers.add_carrier(_carrier(mccmnc_list=("23820", " 238-030 ")))
     assert added.mccmnc_list == ("238-20", "238-030")
     assert (await carriers.get_carrier("telia_dk")).mccmnc_list == ("238-20", "238-030")
 
 
-async def test_a_taken_name_is_a_conflict_and_changes_nothing(carriers: _CarrierTestStore) -> None:
+async def test_a_taken_name_is_a_conflict_and_changes_nothing(carriers: FullStore) -> None:
     await carriers.add_carrier(_carrier())
     with pytest.raises(Conflict) as caught:
         await carriers.add_carrier(_carrier(host="other.example"))
@@ -141,7 +89,7 @@ async def test_a_taken_name_is_a_conflict_and_changes_nothing(carriers: _Carrier
     assert (await carriers.get_carrier("telia_dk")).host == "smpp.telia.example"
 
 
-async def test_concurrent_adds_of_one_name_let_exactly_one_win(carriers: _CarrierTestStore) -> None:
+async def test_concurrent_adds_of_one_name_let_exactly_one_win(carriers: FullStore) -> None:
     results = await asyncio.gather(
         *(carriers.add_carrier(_carrier(port=2775 + i)) for i in range(4)), return_exceptions=True
     )
@@ -158,7 +106,7 @@ async def test_concurrent_adds_of_one_name_let_exactly_one_win(carriers: _Carrie
     ],
 )
 async def test_bad_carrier_fields_are_refused(
-    carriers: _CarrierTestStore, changes: dict[str, Any], field: str
+    carriers: FullStore, changes: dict[str, Any], field: str
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
         await carriers.add_carrier(_carrier(**changes))
@@ -166,13 +114,13 @@ async def test_bad_carrier_fields_are_refused(
     assert await carriers.list_carriers() == []
 
 
-async def test_get_unknown_carrier_is_not_found(carriers: _CarrierTestStore) -> None:
+async def test_get_unknown_carrier_is_not_found(carriers: FullStore) -> None:
     with pytest.raises(NotFound) as caught:
         await carriers.get_carrier("nobody")
     assert (caught.value.kind, caught.value.ref) == ("carrier", "nobody")
 
 
-async def test_update_replaces_all_but_name_and_created_at(carriers: _CarrierTestStore) -> None:
+async def test_update_replaces_all_but_name_and_created_at(carriers: FullStore) -> None:
     await carriers.add_carrier(_carrier())
     changed = _carrier(
         kind="aggregator", host="h2", port=2776, system_id="s2", password="p2", bind_type="receiver",
@@ -187,7 +135,7 @@ async def test_update_replaces_all_but_name_and_created_at(carriers: _CarrierTes
         await carriers.update_carrier(_carrier("nobody"))
 
 
-async def test_remove_carrier_takes_its_rates_along(carriers: _CarrierTestStore) -> None:
+async def test_remove_carrier_takes_its_rates_along(carriers: FullStore) -> None:
     await carriers.add_carrier(_carrier())
     await carriers.add_carrier(_carrier("tdc"))
     await carriers.import_rates([_rate("telia_dk", "45", 0.02), _rate("tdc", "45", 0.025)])
@@ -202,7 +150,7 @@ async def test_remove_carrier_takes_its_rates_along(carriers: _CarrierTestStore)
 
 
 async def test_set_rate_inserts_then_replaces_price_currency_and_valid_from(
-    carriers: _CarrierTestStore,
+    carriers: FullStore,
 ) -> None:
     await carriers.add_carrier(_carrier())
     await carriers.set_rate(_rate("telia_dk", "+4520", 0.02))
@@ -212,7 +160,7 @@ async def test_set_rate_inserts_then_replaces_price_currency_and_valid_from(
     ]
 
 
-async def test_rates_differ_by_network_and_list_in_key_order(carriers: _CarrierTestStore) -> None:
+async def test_rates_differ_by_network_and_list_in_key_order(carriers: FullStore) -> None:
     await carriers.add_carrier(_carrier())
     await carriers.add_carrier(_carrier("messente", kind="aggregator"))
     await carriers.set_rate(_rate("telia_dk", "45", 0.03))
@@ -228,20 +176,20 @@ async def test_rates_differ_by_network_and_list_in_key_order(carriers: _CarrierT
     assert await carriers.list_rates("nobody") == []
 
 
-async def test_a_rate_for_an_unknown_carrier_is_not_found(carriers: _CarrierTestStore) -> None:
+async def test_a_rate_for_an_unknown_carrier_is_not_found(carriers: FullStore) -> None:
     with pytest.raises(NotFound) as caught:
         await carriers.set_rate(_rate("nobody", "45", 0.01))
     assert (caught.value.kind, caught.value.ref) == ("carrier", "nobody")
 
 
 @pytest.mark.parametrize(("prefix", "mccmnc"), [("45a", None), ("1234567890123456", None), ("45", "238")])
-async def test_bad_rates_are_refused(carriers: _CarrierTestStore, prefix: str, mccmnc: str | None) -> None:
+async def test_bad_rates_are_refused(carriers: FullStore, prefix: str, mccmnc: str | None) -> None:
     await carriers.add_carrier(_carrier())
     with pytest.raises(InvalidInput):
         await carriers.set_rate(_rate("telia_dk", prefix, 0.01, mccmnc=mccmnc))
 
 
-async def test_import_rates_counts_and_upserts(carriers: _CarrierTestStore) -> None:
+async def test_import_rates_counts_and_upserts(carriers: FullStore) -> None:
     await carriers.add_carrier(_carrier())
     await carriers.set_rate(_rate("telia_dk", "45", 0.9))
     deck = [_rate("telia_dk", "45", 0.03), _rate("telia_dk", "46", 0.04), _rate("telia_dk", "46", 0.05)]
@@ -250,7 +198,7 @@ async def test_import_rates_counts_and_upserts(carriers: _CarrierTestStore) -> N
     assert await carriers.import_rates([]) == 0
 
 
-async def test_import_rates_is_all_or_nothing(carriers: _CarrierTestStore) -> None:
+async def test_import_rates_is_all_or_nothing(carriers: FullStore) -> None:
     await carriers.add_carrier(_carrier())
     with pytest.raises(NotFound) as caught:
         await carriers.import_rates([_rate("telia_dk", "45", 0.03), _rate("ghost", "45", 0.01)])
@@ -260,7 +208,7 @@ async def test_import_rates_is_all_or_nothing(carriers: _CarrierTestStore) -> No
     assert await carriers.list_rates() == []
 
 
-async def test_import_rates_with_replace_swaps_the_named_carriers_decks(carriers: _CarrierTestStore) -> None:
+async def test_import_rates_with_replace_swaps_the_named_carriers_decks(carriers: FullStore) -> None:
     await carriers.add_carrier(_carrier())
     await carriers.add_carrier(_carrier("tdc"))
     await carriers.import_rates([_rate("telia_dk", "45", 0.03), _rate("telia_dk", "46", 0.04)])
@@ -269,14 +217,14 @@ async def test_import_rates_with_replace_swaps_the_named_carriers_decks(carriers
     assert [(r.carrier, r.prefix) for r in await carriers.list_rates()] == [("tdc", "45"), ("telia_dk", "47")]
 
 
-async def test_a_large_rate_deck_imports_in_one_call(carriers: _CarrierTestStore) -> None:
+async def test_a_large_rate_deck_imports_in_one_call(carriers: FullStore) -> None:
     await carriers.add_carrier(_carrier())
     deck = [_rate("telia_dk", f"45{i:05d}", 0.01 + i / 1e6) for i in range(3000)]
     assert await carriers.import_rates(deck) == 3000
     assert len(await carriers.list_rates("telia_dk")) == 3000
 
 
-async def test_remove_rate(carriers: _CarrierTestStore) -> None:
+async def test_remove_rate(carriers: FullStore) -> None:
     await carriers.add_carrier(_carrier())
     await carriers.import_rates(
         [_rate("telia_dk", "45", 0.03), _rate("telia_dk", "45", 0.02, mccmnc="238-20")]
@@ -291,7 +239,7 @@ async def test_remove_rate(carriers: _CarrierTestStore) -> None:
         await carriers.remove_rate("telia_dk", "")
 
 
-async def test_stored_rates_feed_the_domains_best_rates(carriers: _CarrierTestStore) -> None:
+async def test_stored_rates_feed_the_domains_best_rates(carriers: FullStore) -> None:
     await carriers.add_carrier(_carrier())
     await carriers.add_carrier(_carrier("messente", kind="aggregator"))
     await carriers.import_rates(
@@ -311,7 +259,7 @@ async def test_stored_rates_feed_the_domains_best_rates(carriers: _CarrierTestSt
 # ---- MNP -------------------------------------------------------------------------------------------------
 
 
-async def test_lookup_mnp_finds_the_longest_prefix(carriers: _CarrierTestStore) -> None:
+async def test_lookup_mnp_finds_the_longest_prefix(carriers: FullStore) -> None:
     assert (
         await carriers.import_mnp(
             [_mnp("+4520", "23801", "TDC"), _mnp("452012", "238-02"), _mnp("4520123456", "238-20", "Telia")]
@@ -326,7 +274,7 @@ async def test_lookup_mnp_finds_the_longest_prefix(carriers: _CarrierTestStore) 
 
 
 async def test_import_mnp_upserts_and_replace_makes_the_rows_the_whole_table(
-    carriers: _CarrierTestStore,
+    carriers: FullStore,
 ) -> None:
     await carriers.import_mnp([_mnp("4520", "238-01"), _mnp("4530", "238-02")])
     await carriers.import_mnp([_mnp("4520", "238-10", "Telia", at=T0 + 1)])
@@ -338,7 +286,7 @@ async def test_import_mnp_upserts_and_replace_makes_the_rows_the_whole_table(
     assert await carriers.count_mnp() == 0
 
 
-async def test_import_mnp_is_all_or_nothing(carriers: _CarrierTestStore) -> None:
+async def test_import_mnp_is_all_or_nothing(carriers: FullStore) -> None:
     await carriers.import_mnp([_mnp("4520", "238-01")])
     for bad in (_mnp("45x", "238-01"), _mnp("4530", "23-801"), _mnp("", "238-01")):
         with pytest.raises(InvalidInput):
@@ -346,7 +294,7 @@ async def test_import_mnp_is_all_or_nothing(carriers: _CarrierTestStore) -> None
     assert await carriers.count_mnp() == 1
 
 
-async def test_a_large_mnp_dump_imports_in_one_call(carriers: _CarrierTestStore) -> None:
+async def test_a_large_mnp_dump_imports_in_one_call(carriers: FullStore) -> None:
     dump = [_mnp(f"4520{i:06d}", "238-20" if i % 2 else "238-01") for i in range(5000)]
     assert await carriers.import_mnp(dump) == 5000
     assert await carriers.count_mnp() == 5000
@@ -354,7 +302,7 @@ async def test_a_large_mnp_dump_imports_in_one_call(carriers: _CarrierTestStore)
     assert found is not None and found.mccmnc == "238-20"
 
 
-async def test_lookup_mnp_refuses_what_is_not_a_number(carriers: _CarrierTestStore) -> None:
+async def test_lookup_mnp_refuses_what_is_not_a_number(carriers: FullStore) -> None:
     for bad in ("", "+", "+45 20", "abc", "+1234567890123456"):
         with pytest.raises(InvalidInput):
             await carriers.lookup_mnp(bad)

@@ -1,83 +1,37 @@
 """The `SmppStore` contract (submissions and their receipts), run against SQLite and PostgreSQL.
 
-Until sql.py mixes `SqlSmpp` into `SqlStore`, `with_smpp` mixes it into each backend here (as
-test_store_carriers.py does for carriers); once it is wired, the backends are used as they are.
+The `smpp` fixture is conftest's `store`, on each backend.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any
 
 import msgspec
-import psycopg
 import pytest
-from psycopg import sql
 
+from appliance.config.schema import StoreSection
 from appliance.domain.dlr import id_candidates, id_key
 from appliance.errors import NotFound
-from appliance.store import CarrierStore, Store
-from appliance.store.postgres import PostgresStore
-from appliance.store.smpp_base import DlrOutcome, SmppStore, SmppSubmission
-from appliance.store.sql import SqlStore
-from appliance.store.sql_smpp import SqlSmpp
-from appliance.store.sqlite import SqliteStore
-from tests.integration.conftest import POSTGRES_DSN_VAR, POSTGRES_SKIP_REASON
+from appliance.store import FullStore, open_store
+from appliance.store.smpp_base import DlrOutcome, SmppSubmission
 
 T0 = 1_700_000_000.5
-_B = TypeVar("_B", bound=SqlStore)
+SmppTestStore = FullStore
 
 
-class SmppTestStore(SmppStore, CarrierStore, Store, Protocol):
-    """What the SMPP tests use: the correlation methods, carriers, and the lifecycle of `Store`."""
-
-
-def with_smpp(backend: type[_B]) -> type[_B]:
-    """`backend` with `SqlSmpp` mixed in, or `backend` itself once `SqlStore` includes it."""
-    if issubclass(backend, SqlSmpp):
-        return backend
-    return cast("type[_B]", type(f"Smpp{backend.__name__}", (SqlSmpp, backend), {}))
-
-
-async def open_sqlite(path: Path) -> SmppTestStore:
-    """A migrated SQLite store with the SMPP methods (the daemon tests use it too)."""
-    store = await with_smpp(SqliteStore).open(str(path))
+async def open_sqlite(path: Path) -> FullStore:
+    """A migrated SQLite store (the daemon tests use it too)."""
+    store = await open_store(StoreSection(backend="sqlite", path=str(path)))
     await store.migrate()
-    return cast("SmppTestStore", store)
+    return store
 
 
-async def _run(dsn: str, statement: sql.Composed) -> None:
-    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-        await conn.execute(statement)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def smpp(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SmppTestStore]:
-    if request.param == "sqlite":
-        store = await open_sqlite(tmp_path / "db" / "hermes.db")
-        try:
-            yield store
-        finally:
-            await store.close()
-        return
-    dsn = os.environ.get(POSTGRES_DSN_VAR)
-    if not dsn:
-        pytest.skip(POSTGRES_SKIP_REASON)
-    schema = f"hermes_test_{uuid.uuid4().hex[:12]}"
-    await _run(dsn, sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        scoped = psycopg.conninfo.make_conninfo(dsn, options=f"-csearch_path={schema}")
-        pg = await with_smpp(PostgresStore).open(scoped, pool_size=4)
-        try:
-            await pg.migrate()
-            yield cast("SmppTestStore", pg)
-        finally:
-            await pg.close()
-    finally:
-        await _run(dsn, sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+@pytest.fixture
+def smpp(store: FullStore) -> FullStore:
+    """conftest's migrated `store` (SQLite, and PostgreSQL when configured)."""
+    return store
 
 
 def _part(carrier_message_id: str = "0000A1B2", **changes: Any) -> SmppSubmission:
