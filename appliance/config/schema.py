@@ -200,6 +200,22 @@ class SupervisorSection(_Section, frozen=True):
     watchdog_timeout_s: float = 30.0
 
 
+class RouterSection(_Section, frozen=True):
+    """SMS route choice: number lookups and the health a route needs to be used."""
+
+    # HTTP HLR/MNP lookup for numbers the local MNP table does not know, e.g.
+    # "https://hlr.example.net/v1/lookup?msisdn={number}" ({number} is E.164 without "+"); "" = none.
+    # It must answer JSON {"mccmnc": "238-01", "ported": true|false}.
+    hlr_url: str = ""
+    # Seconds an HLR request may take before the numbering plan is used instead.
+    hlr_timeout_s: PositiveFloat = 2.0
+    # Seconds a lookup result is cached (numbers port rarely; MNP imports clear the cache).
+    lookup_cache_ttl_s: PositiveFloat = 86_400.0
+    # A route whose error rate is above this, or whose known DLR rate is below min_dlr_rate, is skipped.
+    max_error_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.05
+    min_dlr_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.90
+
+
 class SimulatorSection(_Section, frozen=True):
     """The built-in carrier simulator, for demos and trials: never point real traffic at it."""
 
@@ -222,5 +238,6 @@ class Config(_Section, frozen=True):
     tiers: TiersSection = msgspec.field(default_factory=TiersSection)
     pricing: PricingSection = msgspec.field(default_factory=PricingSection)
     cascade: CascadeSection = msgspec.field(default_factory=CascadeSection)
+    router: RouterSection = msgspec.field(default_factory=RouterSection)
     simulator: SimulatorSection = msgspec.field(default_factory=SimulatorSection)
     supervisor: SupervisorSection = msgspec.field(default_factory=SupervisorSection)

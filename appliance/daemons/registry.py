@@ -59,6 +59,7 @@ DAEMONS: tuple[DaemonSpec, ...] = (
     DaemonSpec("admin", "appliance.daemons.admin", STAGE_CONTROL, listeners=_admin_listeners),
     DaemonSpec("recorder", "appliance.daemons.recorder", STAGE_CORE),
     DaemonSpec("smpp", "appliance.daemons.smpp", STAGE_CORE),
+    DaemonSpec("router", "appliance.daemons.router", STAGE_CORE),
     DaemonSpec(
         "simulator",
         "appliance.daemons.simulator",

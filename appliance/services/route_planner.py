@@ -1,7 +1,8 @@
 """Where an SMS to a number should go: the store's MNP data, rates and carriers, the carriers' live
 health, and the pure decision of `domain.routing` (seed diagram 17).
 
-Callers: the admin API (`hermesctl route explain`) and, with the cascade, the router daemon. Health
+Lookup order: cache, the operator's MNP table, the HTTP HLR provider if configured, the numbering plan.
+Callers: the admin API (`hermesctl route explain`) and the router daemon (for the cascade). Health
 comes from whoever listens to `hermes.smpp.health.<carrier>`; a carrier with no report yet counts as
 down, so an unproven route is never chosen over a proven one.
 """
@@ -11,7 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import httpx
+import msgspec
+
+from appliance.config.schema import RouterSection
 from appliance.domain.routing import (
     CarrierHealth,
     Lookup,
@@ -23,10 +29,12 @@ from appliance.domain.routing import (
     Thresholds,
     best_rates,
     decide,
+    explain,
     lookup_from_plan,
     normalize_mccmnc,
     parse_number,
 )
+from appliance.services.hlr import HlrProvider, HttpHlrProvider
 from appliance.store import Carrier, FullStore
 
 HealthSource = Callable[[str], CarrierHealth | None]
@@ -48,10 +56,12 @@ class RoutePlanner:
         *,
         thresholds: Thresholds | None = None,
         cache_ttl_s: float = 3600.0,
+        hlr: HlrProvider | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._health = health
+        self._hlr = hlr
         self._thresholds = thresholds or Thresholds()
         self._cache = LookupCache(ttl_s=cache_ttl_s, max_entries=100_000)
         self._clock = clock
@@ -66,6 +76,7 @@ class RoutePlanner:
         if cached is not None:
             return cached
         entry = await self._store.lookup_mnp(number.e164)
+        found: Lookup | None = None
         if entry is not None:
             found = Lookup(
                 e164=number.e164,
@@ -73,7 +84,9 @@ class RoutePlanner:
                 mccmnc=normalize_mccmnc(entry.mccmnc),
                 carrier_name=entry.carrier_name,
             )
-        else:
+        elif self._hlr is not None:
+            found = await self._hlr.lookup(number.e164)
+        if found is None:
             found = lookup_from_plan(number)
         self._cache.put(found, now)
         return found
@@ -122,3 +135,48 @@ class RoutePlanner:
         return RoutePlan(
             number, lookup, decide(lookup, candidates, self._thresholds, currency=currency), carriers
         )
+
+
+def planner_from_config(
+    config: RouterSection, store: FullStore, health: HealthSource, http: httpx.AsyncClient
+) -> RoutePlanner:
+    """The planner as `[router]` configures it (both admin and the router daemon build it this way)."""
+    hlr = (
+        HttpHlrProvider(config.hlr_url, timeout_s=config.hlr_timeout_s, http=http) if config.hlr_url else None
+    )
+    return RoutePlanner(
+        store,
+        health,
+        thresholds=Thresholds(max_error_rate=config.max_error_rate, min_dlr_rate=config.min_dlr_rate),
+        cache_ttl_s=config.lookup_cache_ttl_s,
+        hlr=hlr,
+    )
+
+
+def plan_body(plan: RoutePlan) -> dict[str, Any]:
+    """A route plan as JSON: what the router answers and what `route explain` prints."""
+    decision = plan.decision
+    chosen = decision.chosen
+    return {
+        "number": msgspec.to_builtins(plan.number),
+        "lookup": msgspec.to_builtins(plan.lookup),
+        "chosen": chosen.carrier if chosen else None,
+        "kind": chosen.kind if chosen else None,
+        "price": chosen.price if chosen else None,
+        "reason": decision.reason,
+        "currency": decision.currency,
+        "candidates": [
+            {
+                "carrier": c.candidate.carrier,
+                "kind": c.candidate.kind,
+                "price": c.candidate.price,
+                "currency": c.candidate.currency,
+                "home_network": c.candidate.home_network,
+                "health": msgspec.to_builtins(c.candidate.health),
+                "verdict": c.verdict,
+            }
+            for c in decision.considered
+        ],
+        "fallbacks": [c.carrier for c in decision.fallbacks],
+        "explanation": explain(decision),
+    }

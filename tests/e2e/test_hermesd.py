@@ -42,7 +42,7 @@ def test_lifecycle_tenants_restart_and_clean_stop(node: Node) -> None:
     hermesd = node.start()
     status = node.wait_healthy()
     pids = node.child_pids(status)
-    assert set(pids) == {"nats", "admin", "recorder", "notifier", "smpp", "gateway"}
+    assert set(pids) == {"nats", "admin", "recorder", "notifier", "smpp", "router", "gateway"}
     assert status["store"]["schema_version"] >= 1
     assert set(status["nats"]["streams"]) == {"MESSAGES", "DISPATCH", "EVENTS", "AUDIT"}
     with urllib.request.urlopen(f"http://127.0.0.1:{node.rest_port}/healthz", timeout=5) as response:
@@ -118,15 +118,29 @@ def test_lifecycle_tenants_restart_and_clean_stop(node: Node) -> None:
     assert not (node.root / "admin.sock").exists()
     log = [json.loads(line) for line in node.log.read_text().splitlines() if line.startswith("{")]
     stopped = [entry["child"] for entry in log if entry.get("action") == "child.stopped"]
-    assert stopped[-6] == "gateway"
-    assert set(stopped[-5:-2]) == {"recorder", "notifier", "smpp"}
+    assert stopped[-7] == "gateway"
+    assert set(stopped[-6:-2]) == {"recorder", "notifier", "smpp", "router"}
     assert stopped[-2:] == ["admin", "nats"]
     not_running = node.ctl("status")
     assert not_running.returncode == 3 and "not running" in not_running.stderr
 
 
-def test_kill_9_of_hermesd_takes_its_children_along_and_it_starts_again(node: Node) -> None:
-    node.start()
+def test_kill_9_of_hermesd_takes_its_children_along_and_it_starts_again(node: Node, tmp_path: Path) -> None:
+    # systemd's side of sd_notify: a datagram socket named by NOTIFY_SOCKET
+    notify_path = tmp_path / "notify.sock"
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(notify_path))
+    notify.settimeout(40)
+    os.environ["NOTIFY_SOCKET"] = str(notify_path)
+    try:
+        node.start()
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+    messages = []
+    while not any("READY=1" in m for m in messages):
+        messages.append(notify.recv(4096).decode())
+    notify.close()
+    assert node.status()["healthy"]  # READY=1 only once every child is
     pids = node.child_pids(node.wait_healthy())
     node.ctl("tenant", "add", "acme", "--email", "ops@acme.test", check=True)
     node.terminate(signal.SIGKILL)
@@ -286,6 +300,8 @@ def test_the_sms_path_binds_the_simulator_routes_and_carries_a_dispatch(tmp_path
             nats = NatsClient()
             await nats.connect(servers=[f"nats://127.0.0.1:{node.nats_port}"])
             try:
+                route = await nats.request("hermes.router.route", b'{"to": "+4528123456"}', timeout=10)
+                assert msgspec.json.decode(route.data)["chosen"] == "sim"
                 js = nats.jetstream()
                 kinds: set[str] = set()
                 subscription = await nats.subscribe("evt.tn_e2e.*")

@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -17,6 +18,8 @@ from appliance.daemons.admin.app import create_admin_app
 from appliance.daemons.admin.carrier_routes import bind_test
 from appliance.daemons.admin.carriers import CarrierService
 from appliance.daemons.admin.registry import RegistryService
+from appliance.services.carrier_health import HealthBoard
+from appliance.services.route_planner import RoutePlanner
 from appliance.store import FullStore
 
 Client = AsyncTestClient[Any]
@@ -34,12 +37,11 @@ TELIA = {
 AGG = {**TELIA, "name": "agg", "kind": "aggregator", "mccmnc_list": []}
 
 
-class Board:
-    def __init__(self) -> None:
-        self.reports: dict[str, dict[str, Any]] = {}
+class Board(HealthBoard):
+    """The health board, fed directly instead of from the bus."""
 
-    def get(self, carrier: str) -> dict[str, Any] | None:
-        return self.reports.get(carrier)
+    def report_for(self, carrier: str, report: dict[str, Any]) -> None:
+        self.receive(f"hermes.smpp.health.{carrier}", msgspec.json.encode(report))
 
 
 @pytest.fixture
@@ -53,7 +55,8 @@ async def admin(store: FullStore, board: Board) -> AsyncIterator[Client]:
         return None
 
     registry = RegistryService(store, node_secret=b"s" * 32, tiers=TiersSection())
-    carriers = CarrierService(store, announce=announce, health=board.get, tester=bind_test)
+    planner = RoutePlanner(store, board.health)
+    carriers = CarrierService(store, announce=announce, health=board, planner=planner, tester=bind_test)
     async with AsyncTestClient(app=create_admin_app(registry, _status, carriers=carriers)) as client:
         yield client
 
@@ -106,8 +109,8 @@ async def test_route_explain_prefers_a_healthy_direct_carrier_and_falls_back(
     await admin.post("/v1/rates", json={"carrier": "agg", "prefix": "45", "price": 0.15, "currency": "DKK"})
     imported = await admin.post("/v1/mnp/import", json={"csv": "4523,238-01,TDC\n4528,238-02,Telenor\n"})
     assert imported.json() == {"imported": 2}
-    board.reports["telia_dk"] = {"binds_up": 2, "window_free": 100, "error_rate": 0.0}
-    board.reports["agg"] = {"binds_up": 1, "window_free": 10, "error_rate": 0.0}
+    board.report_for("telia_dk", {"binds_up": 2, "window_free": 100, "error_rate": 0.0})
+    board.report_for("agg", {"binds_up": 1, "window_free": 10, "error_rate": 0.0})
     direct = (await admin.get("/v1/routes/explain", params={"number": "+4523456789"})).json()
     assert direct["lookup"]["mccmnc"] == "238-01"
     assert direct["chosen"] == "telia_dk"
@@ -115,7 +118,7 @@ async def test_route_explain_prefers_a_healthy_direct_carrier_and_falls_back(
     assert any("telia_dk" in line for line in direct["explanation"])
     other_network = (await admin.get("/v1/routes/explain", params={"number": "+4528123456"})).json()
     assert other_network["chosen"] == "agg"
-    board.reports["telia_dk"] = {"binds_up": 0, "window_free": 0}
+    board.report_for("telia_dk", {"binds_up": 0, "window_free": 0})
     down = (await admin.get("/v1/routes/explain", params={"number": "+4523456789"})).json()
     assert down["chosen"] == "agg"
     assert any("down" in c["verdict"] for c in down["candidates"] if c["carrier"] == "telia_dk")

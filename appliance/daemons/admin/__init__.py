@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -27,31 +27,9 @@ from appliance.daemons.admin.registry import RegistryService
 from appliance.daemons.http import HttpServer, bind_tcp, bind_unix
 from appliance.daemons.runtime import DaemonContext
 from appliance.node_secret import load_node_secret
+from appliance.services.carrier_health import HEALTH_SUBJECT_ALL, HealthBoard
+from appliance.services.route_planner import planner_from_config
 from appliance.store import Store, open_store
-
-HEALTH_SUBJECT_ALL = "hermes.smpp.health.*"
-_HEALTH_STALE_S = 10.0
-
-
-class HealthBoard:
-    """The latest health report of each carrier, as the smpp daemon publishes them every 2 s."""
-
-    def __init__(self) -> None:
-        self._reports: dict[str, tuple[float, dict[str, Any]]] = {}
-
-    async def receive(self, msg: Msg) -> None:
-        try:
-            report = msgspec.json.decode(msg.data)
-        except msgspec.DecodeError:
-            return
-        if isinstance(report, dict):
-            self._reports[msg.subject.rsplit(".", 1)[-1]] = (time.monotonic(), report)
-
-    def get(self, carrier: str) -> dict[str, Any] | None:
-        entry = self._reports.get(carrier)
-        if entry is None or time.monotonic() - entry[0] > _HEALTH_STALE_S:
-            return None
-        return entry[1]
 
 
 async def _node_status(config: Config, nats: NatsClient, store: Store) -> dict[str, Any]:
@@ -95,6 +73,7 @@ async def serve(ctx: DaemonContext) -> None:
     config = ctx.config
     store = await open_store(config.store)
     nats = await connect(config, name="admin")
+    http = httpx.AsyncClient()
     servers: list[HttpServer] = []
     try:
 
@@ -113,8 +92,13 @@ async def serve(ctx: DaemonContext) -> None:
             return await _node_status(config, nats, store)
 
         health = HealthBoard()
-        await nats.subscribe(HEALTH_SUBJECT_ALL, cb=health.receive)
-        carriers = CarrierService(store, announce=announce, health=health.get, tester=bind_test)
+
+        async def on_health(msg: Msg) -> None:
+            health.receive(msg.subject, msg.data)
+
+        await nats.subscribe(HEALTH_SUBJECT_ALL, cb=on_health)
+        planner = planner_from_config(config.router, store, health.health, http)
+        carriers = CarrierService(store, announce=announce, health=health, planner=planner, tester=bind_test)
         socket_app = create_admin_app(registry, status, carriers=carriers)
         servers.append(HttpServer(socket_app, [bind_unix(config.admin.socket)]))
         if config.admin.listen:
@@ -131,4 +115,5 @@ async def serve(ctx: DaemonContext) -> None:
         with contextlib.suppress(OSError):
             os.unlink(config.admin.socket)
         await close_bus(nats)
+        await http.aclose()
         await store.close()

@@ -14,9 +14,10 @@ from typing import Any
 import msgspec
 
 from appliance.daemons.admin.registry import Announce
-from appliance.domain.routing import CarrierHealth, explain, normalize_mccmnc, number_digits, parse_mnp_csv
+from appliance.domain.routing import normalize_mccmnc, number_digits, parse_mnp_csv
 from appliance.errors import InvalidInput
-from appliance.services.route_planner import RoutePlanner
+from appliance.services.carrier_health import HealthBoard
+from appliance.services.route_planner import RoutePlanner, plan_body
 from appliance.store import AuditEntry, Carrier, FullStore, MnpEntry, RateRow
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,47}$")
@@ -84,27 +85,17 @@ class CarrierService:
         store: FullStore,
         *,
         announce: Announce,
-        health: Callable[[str], dict[str, Any] | None],
+        health: HealthBoard,
+        planner: RoutePlanner,
         tester: Callable[[Carrier], Awaitable[dict[str, Any]]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._announce = announce
-        self._health = health
+        self._health = health.report
         self._tester = tester
         self._clock = clock
-        self.planner = RoutePlanner(store, self.route_health, clock=clock)
-
-    def route_health(self, carrier: str) -> CarrierHealth | None:
-        report = self._health(carrier)
-        if report is None:
-            return None
-        return CarrierHealth(
-            binds_up=int(report.get("binds_up", 0)),
-            window_free=int(report.get("window_free", 0)),
-            error_rate=float(report.get("error_rate", 0.0)),
-            dlr_rate=report.get("dlr_rate"),
-        )
+        self.planner = planner
 
     async def _audit(self, actor: str, action: str, target: str, **details: Any) -> None:
         await self._store.append_audit(
@@ -210,29 +201,7 @@ class CarrierService:
         return count
 
     async def explain(self, number: str) -> dict[str, Any]:
-        plan = await self.planner.plan(number)
-        decision = plan.decision
-        return {
-            "number": msgspec.to_builtins(plan.number),
-            "lookup": msgspec.to_builtins(plan.lookup),
-            "chosen": decision.chosen.carrier if decision.chosen else None,
-            "reason": decision.reason,
-            "currency": decision.currency,
-            "candidates": [
-                {
-                    "carrier": c.candidate.carrier,
-                    "kind": c.candidate.kind,
-                    "price": c.candidate.price,
-                    "currency": c.candidate.currency,
-                    "home_network": c.candidate.home_network,
-                    "health": msgspec.to_builtins(c.candidate.health),
-                    "verdict": c.verdict,
-                }
-                for c in decision.considered
-            ],
-            "fallbacks": [c.carrier for c in decision.fallbacks],
-            "explanation": explain(decision),
-        }
+        return plan_body(await self.planner.plan(number))
 
 
 def _invalid(exc: msgspec.ValidationError) -> InvalidInput:

@@ -1,0 +1,70 @@
+"""The router daemon: answers "where should this SMS go?" for the cascade, over NATS request/reply.
+
+Request on `hermes.router.route` (queue group `router`, so several instances share the load):
+`{"to": "+4523456789"}`. Reply: the route plan (chosen carrier, price, ordered fallbacks, the lookup,
+and the explanation), or `{"error": ...}` for a number that is not valid. Wiring only: the lookup
+order and the decision live in `services/route_planner.py` and `domain/routing/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import httpx
+import msgspec
+from nats.aio.msg import Msg
+
+from appliance.bus.connection import close_bus, connect
+from appliance.bus.streams import REGISTRY_CHANGED
+from appliance.daemons.runtime import DaemonContext
+from appliance.errors import InvalidInput
+from appliance.services.carrier_health import HEALTH_SUBJECT_ALL, HealthBoard
+from appliance.services.route_planner import RoutePlanner, plan_body, planner_from_config
+from appliance.store import open_store
+
+ROUTE_SUBJECT = "hermes.router.route"
+
+
+class RouteRequest(msgspec.Struct, forbid_unknown_fields=True):
+    to: str
+
+
+async def answer(planner: RoutePlanner, data: bytes) -> bytes:
+    """One request's reply (a bad request is answered, never dropped: the asker must not hang)."""
+    try:
+        request = msgspec.json.decode(data, type=RouteRequest)
+        return msgspec.json.encode(plan_body(await planner.plan(request.to)))
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return msgspec.json.encode({"error": {"code": "bad_request", "message": str(exc)}})
+    except InvalidInput as exc:
+        return msgspec.json.encode({"error": {"code": "invalid_number", "message": str(exc)}})
+
+
+async def serve(ctx: DaemonContext) -> None:
+    store = await open_store(ctx.config.store)
+    nats = await connect(ctx.config, name="router")
+    http = httpx.AsyncClient()
+    try:
+        health = HealthBoard()
+        planner = planner_from_config(ctx.config.router, store, health.health, http)
+
+        async def on_health(msg: Msg) -> None:
+            health.receive(msg.subject, msg.data)
+
+        async def on_change(msg: Msg) -> None:
+            with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError, AttributeError):
+                if msgspec.json.decode(msg.data).get("kind") == "mnp":
+                    planner.forget()
+
+        async def on_request(msg: Msg) -> None:
+            await msg.respond(await answer(planner, msg.data))
+
+        await nats.subscribe(HEALTH_SUBJECT_ALL, cb=on_health)
+        await nats.subscribe(REGISTRY_CHANGED, cb=on_change)
+        await nats.subscribe(ROUTE_SUBJECT, queue="router", cb=on_request)
+        ctx.ready(f"answering {ROUTE_SUBJECT}")
+        await ctx.stopping.wait()
+    finally:
+        await close_bus(nats)
+        await http.aclose()
+        await store.close()
