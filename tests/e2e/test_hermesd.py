@@ -136,7 +136,7 @@ def test_kill_9_of_hermesd_takes_its_children_along_and_it_starts_again(node: No
         node.start()
     finally:
         del os.environ["NOTIFY_SOCKET"]
-    messages = []
+    messages: list[str] = []
     while not any("READY=1" in m for m in messages):
         messages.append(notify.recv(4096).decode())
     notify.close()
