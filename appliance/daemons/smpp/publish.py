@@ -55,19 +55,24 @@ class EventSink:
         self.published += 1
 
 
-def submitted_event(dispatch: SmsDispatch, parts: Sequence[SmppSubmission]) -> Event:
+def _attempt_event(dispatch: SmsDispatch, kind: str, **data: Any) -> Event:
+    """An event about one attempt; its id is the same for a redelivered dispatch, so JetStream drops it."""
     return Event(
-        kind="submitted",
-        id=f"{dispatch.message_id}:{dispatch.attempt}:submitted",
+        kind=kind,
+        id=f"{dispatch.message_id}:{dispatch.attempt}:{kind}",
         message_id=dispatch.message_id,
         tenant_id=dispatch.tenant_id,
         at=time.time(),
-        data={
-            "carrier": dispatch.carrier,
-            "attempt": dispatch.attempt,
-            "parts": len(parts),
-            "carrier_message_ids": [part.carrier_message_id for part in parts],
-        },
+        data={"carrier": dispatch.carrier, "attempt": dispatch.attempt, **data},
+    )
+
+
+def submitted_event(dispatch: SmsDispatch, parts: Sequence[SmppSubmission]) -> Event:
+    return _attempt_event(
+        dispatch,
+        "submitted",
+        parts=len(parts),
+        carrier_message_ids=[part.carrier_message_id for part in parts],
     )
 
 
@@ -81,22 +86,15 @@ def rejected_event(
     detail: str = "",
     accepted: Sequence[str] = (),
 ) -> Event:
-    return Event(
-        kind="rejected",
-        id=f"{dispatch.message_id}:{dispatch.attempt}:rejected",
-        message_id=dispatch.message_id,
-        tenant_id=dispatch.tenant_id,
-        at=time.time(),
-        data={
-            "carrier": dispatch.carrier,
-            "attempt": dispatch.attempt,
-            "reason": reason,
-            "status": status,
-            "status_name": status_name,
-            "part": part,
-            "detail": detail,
-            "accepted": list(accepted),
-        },
+    return _attempt_event(
+        dispatch,
+        "rejected",
+        reason=reason,
+        status=status,
+        status_name=status_name,
+        part=part,
+        detail=detail,
+        accepted=list(accepted),
     )
 
 
