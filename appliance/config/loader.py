@@ -155,8 +155,8 @@ def _line_of(text: str, key: str) -> int | None:
 
 
 def _port_of(address: str) -> int | None:
-    host, _, port = address.rpartition(":")
-    return int(port) if port.isdigit() and host is not None else None
+    _, _, port = address.rpartition(":")
+    return int(port) if port.isdigit() else None
 
 
 def _check_semantics(config: Config, text: str, file: str) -> None:
@@ -164,9 +164,7 @@ def _check_semantics(config: Config, text: str, file: str) -> None:
         raise ConfigError(reason, file=file, key=key, line=_line_of(text, key))
 
     for key in _LISTEN_KEYS + _OPTIONAL_ADDRESS_KEYS:
-        value: Any = config
-        for part in key.split("."):
-            value = getattr(value, part)
+        value = _get(config, key)
         if not value and key in _OPTIONAL_ADDRESS_KEYS:
             continue
         port = _port_of(value)

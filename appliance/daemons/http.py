@@ -16,6 +16,7 @@ from typing import Any
 import uvicorn
 
 from appliance.errors import StartupError
+from appliance.netaddr import listen_address
 
 
 class _Server(uvicorn.Server):
@@ -26,15 +27,13 @@ class _Server(uvicorn.Server):
 
 def bind_tcp(address: str, *, key: str, reuse_port: bool = False) -> socket.socket:
     """Bind "host:port"; a taken port is a StartupError naming it and its config key."""
-    host, _, port_text = address.rpartition(":")
-    host = host.strip("[]") or "0.0.0.0"
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    family, host, port = listen_address(address)
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
-        sock.bind((host, int(port_text)))
+        sock.bind((host, port))
     except OSError as exc:
         sock.close()
         raise StartupError(f"cannot listen on {address} ({key}): {exc.strerror}") from exc

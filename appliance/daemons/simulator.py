@@ -24,7 +24,8 @@ PASSWORD = "sim"
 
 async def serve(ctx: DaemonContext) -> None:
     section = ctx.config.simulator
-    host, _, port = section.smsc_listen.rpartition(":")
+    host_text, _, port_text = section.smsc_listen.rpartition(":")
+    host, port = host_text or "127.0.0.1", int(port_text)  # carriers need an address to dial, not 0.0.0.0
     bind_tcp(section.smsc_listen, key="simulator.smsc_listen").close()  # a taken port fails loudly, by name
     simulator = SmscSimulator(
         SimOptions(
@@ -34,13 +35,13 @@ async def serve(ctx: DaemonContext) -> None:
             fail_rate=section.fail_rate,
             window=100,
         ),
-        host=host or "127.0.0.1",
-        port=int(port),
+        host=host,
+        port=port,
     )
     await simulator.start()
     try:
         if section.register_carrier:
-            await _register(ctx, host or "127.0.0.1", int(port))
+            await _register(ctx, host, port)
         ctx.ready(f"simulated SMSC on {section.smsc_listen}")
         await ctx.stopping.wait()
     finally:

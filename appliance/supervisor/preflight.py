@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from appliance.errors import StartupError
+from appliance.netaddr import listen_address
 
 
 def prepare_data_dir(path: str) -> None:
@@ -64,16 +65,14 @@ class DataDirLock:
 
 def check_port_free(address: str, *, key: str, owner: str) -> None:
     """Refuse to start when a configured port is taken, naming the port, the key and the daemon."""
-    host, _, port_text = address.rpartition(":")
-    host = host.strip("[]") or "0.0.0.0"
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    family, host, port = listen_address(address)
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((host, int(port_text)))
+            sock.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise StartupError(
-                    f"port {port_text} on {host} ({key}, for {owner}) is already in use by another process"
+                    f"port {port} on {host} ({key}, for {owner}) is already in use by another process"
                 ) from None
             raise StartupError(f"cannot listen on {address} ({key}, for {owner}): {exc.strerror}") from None

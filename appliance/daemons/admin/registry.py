@@ -76,13 +76,14 @@ class RegistryService:
     async def add_tenant(self, actor: str, *, name: str, tier: str, email: str) -> tuple[Tenant, ApiKey, str]:
         """Create an active tenant with its tier's limits and a first API key (returned once)."""
         check_tenant_name(name)
-        limits = self._tiers.limits(check_tier(tier))
+        valid_tier = check_tier(tier)
+        limits = self._tiers.limits(valid_tier)
         check_email(email)
         now = self._clock()
         tenant = Tenant(
             id=new_tenant_id(),
             name=name,
-            tier=check_tier(tier),
+            tier=valid_tier,
             status="active",
             email=email,
             rate_limit=limits.rate_limit,

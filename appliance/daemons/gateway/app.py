@@ -80,7 +80,8 @@ def _framework_error(_: Request[Any, Any, Any], exc: Exception) -> Response[dict
     )
 
 
-def _message_body(record: MessageRecord, events: list[EventRecord]) -> dict[str, Any]:
+def _message_body(record: MessageRecord, events: list[EventRecord] | None) -> dict[str, Any]:
+    """A message as the API shows it; `events` None in listings, which do not load them."""
     payload = record.payload
     return {
         "message_id": record.id,
@@ -91,7 +92,9 @@ def _message_body(record: MessageRecord, events: list[EventRecord]) -> dict[str,
         "channels": payload.get("channels", []),
         "estimated_cost": record.estimated_cost,
         "cost": record.cost,
-        "events": [
+        "events": None
+        if events is None
+        else [
             {"kind": e.kind, "at": e.at, "state": e.state, **({"data": e.data} if e.data else {})}
             for e in events
         ],
@@ -170,7 +173,7 @@ def create_gateway_app(
         )
         return Response(
             {
-                "messages": [_message_body(record, []) | {"events": None} for record in records],
+                "messages": [_message_body(record, None) for record in records],
                 "next": records[-1].id if len(records) == limit else None,
             }
         )

@@ -119,6 +119,13 @@ class Ingress:
         )
         self._timeouts = config.cascade.timeouts()
         self._pricing = config.pricing
+        # per-message price of each non-SMS channel (SMS is priced per part), looked up on every request
+        self._channel_prices = {
+            "email": config.pricing.email,
+            "push": config.pricing.push,
+            "whatsapp": config.pricing.whatsapp,
+            "telegram": config.pricing.telegram,
+        }
 
     # ---- entry points ------------------------------------------------------------------------
     async def submit(
@@ -355,17 +362,10 @@ class Ingress:
                 "L5",
                 {"fields": [{"field": "consent", "reason": "must be true or false"}]},
             )
-        pricing = self._pricing
-        prices = {
-            "email": pricing.email,
-            "push": pricing.push,
-            "whatsapp": pricing.whatsapp,
-            "telegram": pricing.telegram,
-        }
         cost = sum(
-            pricing.sms_part * max(message.sms_parts, 1)
+            self._pricing.sms_part * max(message.sms_parts, 1)
             if target.channel == "sms"
-            else prices.get(target.channel, 0.0)
+            else self._channel_prices.get(target.channel, 0.0)
             for target in message.channels
         )
         return msgspec.structs.replace(message, consent=bool(consent), estimated_cost=round(cost, 6))
