@@ -41,6 +41,15 @@ STREAMS: tuple[StreamConfig, ...] = (
         duplicate_window=120.0,
     ),
     StreamConfig(
+        name="TIMERS",
+        description="The cascade's durable timers: one per channel tried, held until due by nak delays.",
+        subjects=["cascade.timer.>"],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.NEW,
+        duplicate_window=120.0,
+    ),
+    StreamConfig(
         name="AUDIT",
         description="The immutable layer-8 audit record.",
         subjects=["audit.>"],
@@ -54,6 +63,8 @@ STREAMS: tuple[StreamConfig, ...] = (
 
 # Core-NATS (not stored) subject on which admin announces registry changes so caches refresh.
 REGISTRY_CHANGED = "hermes.registry.changed"
+# Core-NATS request subject: every gateway serving SMPP answers with its live binds (admin gathers).
+SMPP_SESSIONS = "hermes.gateway.smpp.sessions"
 
 
 def accepted_subject(tenant_id: str) -> str:
@@ -66,6 +77,10 @@ def event_subject(tenant_id: str, kind: str) -> str:
 
 def audit_subject(tenant_id: str) -> str:
     return f"audit.{tenant_id}"
+
+
+def timer_subject(tenant_id: str) -> str:
+    return f"cascade.timer.{tenant_id}"
 
 
 async def ensure_streams(js: JetStreamContext) -> list[str]:

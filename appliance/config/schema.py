@@ -72,14 +72,48 @@ class AdminSection(_Section, frozen=True):
 class RestSection(_Section, frozen=True):
     # host:port of the REST API.
     listen: Listen = "127.0.0.1:8080"
-    # Worker processes serving the REST API (they share the port with SO_REUSEPORT).
+    # Worker processes serving the REST API (they share the port with SO_REUSEPORT). With more than
+    # one, each tenant's rate limit is one token bucket in JetStream KV that the workers lease from.
     workers: PositiveInt = 1
 
 
 class SmppIngressSection(_Section, frozen=True):
-    # host:port of the inbound SMPP server for enterprise clients.
+    # host:port of the inbound SMPP server for enterprise clients (served by gateway worker 0).
     listen: Listen = "0.0.0.0:2775"
     enabled: bool = False
+    # Optional SMPP-over-TLS listener ("host:port", "" = none); needs tls_cert_file and tls_key_file.
+    tls_listen: str = ""
+    # PEM certificate chain and private key of the TLS listener.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    # The system_id Hermes answers binds with.
+    system_id: str = "hermes"
+    # Close a bind that sent nothing (not even enquire_link) for this many seconds.
+    idle_timeout_s: PositiveFloat = 120.0
+    # Probe a quiet bind with enquire_link this often (seconds; 0 = never probe).
+    enquire_link_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    # Close a bind whose enquire_link is not answered within this many seconds.
+    enquire_link_timeout_s: PositiveFloat = 10.0
+    # Close a connection that does not bind within this many seconds of connecting.
+    bind_timeout_s: PositiveFloat = 10.0
+    # Receipts (deliver_sm) that may await the client's deliver_sm_resp at once, per bind.
+    window: PositiveInt = 100
+    # The client's requests worked on at once per bind; more are answered ESME_RTHROTTLED.
+    client_window: PositiveInt = 500
+    # Concurrent binds one tenant may hold on this node (all system_ids together; 0 = unlimited); one
+    # more is refused with ESME_RALYBND.
+    max_binds_per_tenant: Annotated[int, msgspec.Meta(ge=0)] = 10
+    # Wrong binds from one IP address are answered late: delay doubles from this (seconds) ...
+    bind_failure_delay_s: Annotated[float, msgspec.Meta(ge=0)] = 0.5
+    # ... up to this, and the count resets after this many seconds without a failure.
+    bind_failure_max_delay_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    bind_failure_reset_s: PositiveFloat = 600.0
+    # Seconds the parts of a concatenated message (UDH or SAR) wait for the missing ones.
+    reassembly_timeout_s: PositiveFloat = 300.0
+    # Part sets waiting at once; beyond this the oldest is given up.
+    reassembly_max_pending: PositiveInt = 10_000
+    # Seconds a receipt waits for the client's deliver_sm_resp before it is retried.
+    receipt_timeout_s: PositiveFloat = 30.0
 
 
 class SmtpIngressSection(_Section, frozen=True):
@@ -138,13 +172,21 @@ class PricingSection(_Section, frozen=True):
 
 
 class CascadeSection(_Section, frozen=True):
-    """Default wait per channel before falling back to the next one, in seconds."""
+    """Default wait per channel before falling back to the next one, in seconds; and the engine."""
 
     sms_timeout_s: PositiveFloat = 60.0
     email_timeout_s: PositiveFloat = 300.0
     push_timeout_s: PositiveFloat = 30.0
     whatsapp_timeout_s: PositiveFloat = 120.0
     telegram_timeout_s: PositiveFloat = 60.0
+    # Cascade worker processes; they share the work and never drive the same message at once.
+    workers: PositiveInt = 2
+    # Inputs (messages, executor events, due timers) one worker works on at once.
+    concurrency: PositiveInt = 256
+    # Seconds to wait for the router's answer before the step is retried (the router may be restarting).
+    route_timeout_s: PositiveFloat = 5.0
+    # Seconds a finished message's state is kept, so an input redelivered after the end changes nothing.
+    finished_ttl_s: Annotated[float, msgspec.Meta(ge=1)] = 600.0
 
     def timeouts(self) -> dict[str, float]:
         return {

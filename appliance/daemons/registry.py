@@ -50,6 +50,8 @@ def _gateway_listeners(config: Config) -> list[tuple[str, str]]:
     found = [("gateway.rest.listen", config.gateway.rest.listen)]
     if config.gateway.smpp.enabled:
         found.append(("gateway.smpp.listen", config.gateway.smpp.listen))
+        if config.gateway.smpp.tls_listen:
+            found.append(("gateway.smpp.tls_listen", config.gateway.smpp.tls_listen))
     if config.gateway.smtp.enabled:
         found.append(("gateway.smtp.listen", config.gateway.smtp.listen))
     return found
@@ -60,6 +62,9 @@ DAEMONS: tuple[DaemonSpec, ...] = (
     DaemonSpec("recorder", "appliance.daemons.recorder", STAGE_CORE),
     DaemonSpec("smpp", "appliance.daemons.smpp", STAGE_CORE),
     DaemonSpec("router", "appliance.daemons.router", STAGE_CORE),
+    DaemonSpec(
+        "cascade", "appliance.daemons.cascade", STAGE_CORE, workers=lambda config: config.cascade.workers
+    ),
     DaemonSpec(
         "simulator",
         "appliance.daemons.simulator",

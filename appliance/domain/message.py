@@ -78,6 +78,9 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     estimated_cost: float = 0.0
     sms_parts: int = 0
     sms_encoding: str | None = None
+    # A replay (`hermesctl message dlq replay`) republishes the message with the highest attempt number it
+    # has used, so the new run's attempts (and the ids derived from them) never collide with the old ones.
+    attempt_base: int = 0
 
 
 class ChannelRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

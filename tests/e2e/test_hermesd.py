@@ -42,9 +42,19 @@ def test_lifecycle_tenants_restart_and_clean_stop(node: Node) -> None:
     hermesd = node.start()
     status = node.wait_healthy()
     pids = node.child_pids(status)
-    assert set(pids) == {"nats", "admin", "recorder", "notifier", "smpp", "router", "gateway"}
+    assert set(pids) == {
+        "nats",
+        "admin",
+        "recorder",
+        "notifier",
+        "smpp",
+        "router",
+        "cascade.0",
+        "cascade.1",
+        "gateway",
+    }
     assert status["store"]["schema_version"] >= 1
-    assert set(status["nats"]["streams"]) == {"MESSAGES", "DISPATCH", "EVENTS", "AUDIT"}
+    assert set(status["nats"]["streams"]) == {"MESSAGES", "DISPATCH", "EVENTS", "TIMERS", "AUDIT"}
     with urllib.request.urlopen(f"http://127.0.0.1:{node.rest_port}/healthz", timeout=5) as response:
         assert json.loads(response.read())["status"] == "ok"
 
@@ -98,7 +108,7 @@ def test_lifecycle_tenants_restart_and_clean_stop(node: Node) -> None:
         lambda s: s["healthy"] and node.child_pids(s).get("nats") not in (None, pids["nats"]),
         what="nats restarted",
     )
-    assert set(status["nats"]["streams"]) == {"MESSAGES", "DISPATCH", "EVENTS", "AUDIT"}
+    assert set(status["nats"]["streams"]) == {"MESSAGES", "DISPATCH", "EVENTS", "TIMERS", "AUDIT"}
     assert [t["name"] for t in json.loads(node.ctl("tenant", "list", "--json", check=True).stdout)] == [
         "acme"
     ]
@@ -118,8 +128,8 @@ def test_lifecycle_tenants_restart_and_clean_stop(node: Node) -> None:
     assert not (node.root / "admin.sock").exists()
     log = [json.loads(line) for line in node.log.read_text().splitlines() if line.startswith("{")]
     stopped = [entry["child"] for entry in log if entry.get("action") == "child.stopped"]
-    assert stopped[-7] == "gateway"
-    assert set(stopped[-6:-2]) == {"recorder", "notifier", "smpp", "router"}
+    assert stopped[-9] == "gateway"
+    assert set(stopped[-8:-2]) == {"recorder", "notifier", "smpp", "router", "cascade.0", "cascade.1"}
     assert stopped[-2:] == ["admin", "nats"]
     not_running = node.ctl("status")
     assert not_running.returncode == 3 and "not running" in not_running.stderr
@@ -247,7 +257,8 @@ def test_a_message_travels_rest_to_store_and_operators_manage_money_and_lists(no
     ).status_code == 404 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert shown.status_code == 200
-    assert shown.json()["state"] == "created"
+    # no carrier is set up: the cascade finds no route and dead-letters it (or has not got to it yet)
+    assert shown.json()["state"] in ("created", "1_failed", "all_failed")
 
     credited = json.loads(node.ctl("tenant", "credit", "acme", "0.05", "--json", check=True).stdout)
     assert (credited["prepaid"], credited["balance"]) == (True, 0.05)

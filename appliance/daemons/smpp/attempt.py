@@ -7,8 +7,9 @@ out with the same concatenation reference. Each part is recorded (`record_submis
 submit_sm_resp is in (announced to `PendingIds` meanwhile, so a fast receipt waits for the row).
 Only when every part is recorded is `submitted` published and "ack" returned. A permanent refusal, or
 temporary errors on every try, publish `rejected` and return "ack"; so does a dispatch not wholly sent
-within `dispatch_max_age_s` (reason "expired", with the ids of any parts that did go out). Anything
-else (no bind, closing, store or bus trouble) returns "nak": the dispatch comes back later.
+within `dispatch_max_age_s`, or still unsent after the cascade's `expires_at` (reason "expired", with
+the ids of any parts that did go out). Anything else (no bind, closing, store or bus trouble) returns
+"nak": the dispatch comes back later.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from appliance.daemons.smpp.pool import CarrierPool, SubmitFailed, SubmitRefused
 from appliance.daemons.smpp.publish import EventSink, rejected_event, submitted_event
 from appliance.daemons.smpp.receipts import PendingIds
 from appliance.daemons.smpp.settings import SmppSettings
-from appliance.domain.dispatch import SmsDispatch
+from appliance.domain.dispatch import SmsDispatch, expired
 from appliance.domain.dlr import id_key
 from appliance.errors import InvalidInput, StoreError
 from appliance.logs import get_logger
@@ -66,7 +67,15 @@ class AttemptSender:
         if not missing:
             self.resubmits_avoided += 1
             return await self._submitted(dispatch, recorded)
-        age = time.time() - dispatch.created_at
+        now = time.time()
+        if expired(dispatch.expires_at, now):  # the cascade has moved on: sending now would duplicate
+            return await self._reject(
+                dispatch,
+                reason="expired",
+                detail=f"the cascade gave up on this attempt {now - dispatch.expires_at:.1f} s ago",
+                accepted=[recorded[number].carrier_message_id for number in sorted(recorded)],
+            )
+        age = now - dispatch.created_at
         if dispatch.created_at and age > self._settings.dispatch_max_age_s:
             return await self._reject(
                 dispatch,
