@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from appliance import __version__
-from hermesctl.commands import audit, carrier, money, operator, route, sim, status, suppress, tenant
+from hermesctl.commands import audit, carrier, message, money, operator, route, sim, status, suppress, tenant
 from hermesctl.context import Options
 
 app = typer.Typer(
@@ -60,6 +60,7 @@ app.add_typer(carrier.app, name="carrier")
 app.add_typer(route.rate_app, name="rate")
 app.add_typer(route.route_app, name="route")
 app.add_typer(sim.app, name="sim")
+app.add_typer(message.app, name="message")
 
 
 def main() -> None:

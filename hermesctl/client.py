@@ -45,6 +45,10 @@ class AdminClient:
                 transport=transport, base_url="http://hermes", headers=headers, timeout=timeout_s
             )
 
+    def close(self) -> None:
+        """Close the pooled connection (hermesctl calls it when the command ends)."""
+        self._http.close()
+
     def request(
         self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
     ) -> Any:

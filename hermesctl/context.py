@@ -20,7 +20,15 @@ class Options:
             self._client = client_from_options(self.config, self.admin_url)
         return self._client
 
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
 
 def client(ctx: typer.Context) -> AdminClient:
-    options: Options = ctx.ensure_object(Options) if ctx.obj is None else ctx.find_root().obj
+    root = ctx.find_root()
+    options: Options = ctx.ensure_object(Options) if ctx.obj is None else root.obj
+    if options._client is None:
+        root.call_on_close(options.close)
     return options.client()

@@ -19,10 +19,12 @@ from appliance.store.base import (
 )
 from appliance.store.carrier_base import CarrierStore
 from appliance.store.carrier_models import BindType, Carrier, CarrierKind, MnpEntry, RateRow
+from appliance.store.dlq_base import DeadLetterFilter, DeadLetterStore, NotDeadLettered
 from appliance.store.models import (
     Account,
     ApiKey,
     AuditEntry,
+    DeadLetter,
     EventRecord,
     Lease,
     MessageRecord,
@@ -49,6 +51,9 @@ __all__ = [
     "CarrierKind",
     "CarrierStore",
     "ComplianceStore",
+    "DeadLetter",
+    "DeadLetterFilter",
+    "DeadLetterStore",
     "DlrMark",
     "DlrOutcome",
     "EventRecord",
@@ -57,6 +62,7 @@ __all__ = [
     "MessageRecord",
     "MessageStore",
     "MnpEntry",
+    "NotDeadLettered",
     "OperatorToken",
     "RateRow",
     "SmppCredential",

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from appliance.store.carrier_base import CarrierStore
+from appliance.store.dlq_base import DeadLetterStore
 from appliance.store.models import (
     Account,
     ApiKey,
@@ -111,8 +112,12 @@ class MessageStore(Protocol):
 
     async def record(self, messages: Sequence[MessageRecord], events: Sequence[EventRecord]) -> None:
         """One transaction: insert messages (an existing id is left as it is), insert events (an existing
-        event id is skipped), and for each new event with a `state`, set the message's state and
-        updated_at unless the message already holds a later updated_at (late events never rewind it)."""
+        event id is skipped), and for each new event with a `state`, in (at, id) order, set the message's
+        state and updated_at unless the message already holds a later updated_at (late events never rewind
+        it) or a final event (delivered, failed, dead_lettered) of the same or a later attempt has already
+        moved it (see domain/trace.py `moves_state`). Then messages.cost becomes the sum of its events'
+        costs, for messages that have any. `state` in `list_messages` is a state or a group of
+        domain/states.py (delivered, failed, pending)."""
 
     async def get_message(self, tenant_id: str, message_id: str) -> MessageRecord:
         """NotFound("message", id) when absent *or another tenant's* (no leaks across tenants)."""
@@ -130,6 +135,9 @@ class MessageStore(Protocol):
 
     async def list_events(self, tenant_id: str, message_id: str) -> list[EventRecord]:
         """Ordered by (at, id)."""
+
+    async def find_message(self, message_id: str) -> MessageRecord:
+        """By id alone, whatever its tenant: for operators (admin API), never for tenants. NotFound."""
 
 
 class AccountStore(Protocol):
@@ -214,6 +222,14 @@ class WebhookStore(Protocol):
 
 
 class FullStore(
-    Store, MessageStore, AccountStore, ComplianceStore, WebhookStore, CarrierStore, SmppStore, Protocol
+    Store,
+    MessageStore,
+    AccountStore,
+    ComplianceStore,
+    WebhookStore,
+    CarrierStore,
+    SmppStore,
+    DeadLetterStore,
+    Protocol,
 ):
     """Everything one backend implements; `open_store` returns this."""

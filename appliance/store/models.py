@@ -87,7 +87,23 @@ class EventRecord(msgspec.Struct, frozen=True, kw_only=True):
     kind: str  # accepted, submitted, dlr, bounce, deferred, timeout, channel_failed, delivered, failed, ...
     at: float
     state: str | None = None  # the message state this event moves to, if any
+    cost: float | None = None  # what the event cost (a dispatched attempt's route price), summed per message
     data: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
+    """A message whose every channel failed (`all_failed`), waiting for an operator to replay or purge it."""
+
+    message_id: str
+    tenant_id: str
+    dead_lettered_at: float
+    event_id: str  # the dead_lettered event that wrote this entry
+    attempt: int  # the highest attempt number of the run that failed
+    reason: str
+    status: Literal["dead", "replayed", "purged"] = "dead"
+    replay_count: int = 0
+    last_replayed_at: float | None = None
+    history: list[Any] = msgspec.field(default_factory=list)  # the cascade's record of the run
 
 
 class Account(msgspec.Struct, frozen=True, kw_only=True):

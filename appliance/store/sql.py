@@ -28,6 +28,7 @@ from appliance.store.base import Store
 from appliance.store.models import ApiKey, AuditEntry, OperatorToken, SmppCredential, Tenant
 from appliance.store.sql_accounts import SqlAccounts
 from appliance.store.sql_carriers import SqlCarriers
+from appliance.store.sql_dead_letters import SqlDeadLetters
 from appliance.store.sql_messages import SqlMessages
 from appliance.store.sql_smpp import SqlSmpp
 
@@ -116,7 +117,7 @@ _SECRET_COLUMN = {
 }
 
 
-class SqlStore(SqlSmpp, SqlCarriers, SqlMessages, SqlAccounts, Store, abc.ABC):
+class SqlStore(SqlDeadLetters, SqlSmpp, SqlCarriers, SqlMessages, SqlAccounts, Store, abc.ABC):
     """The shared implementation; a backend adds `_session`, `close` and the two dialect attributes."""
 
     # Column definition that replaces AUTO_ID_MARKER in migrations.

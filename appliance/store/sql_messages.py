@@ -31,10 +31,36 @@ _EVENT = EventRecord.__struct_fields__
 _SUPPRESSION = ", ".join(Suppression.__struct_fields__)
 _WEBHOOK = ", ".join(Webhook.__struct_fields__)
 _DELIVERY = WebhookDelivery.__struct_fields__
+# The states a webhook delivery ends in (not message states: those are in domain/states.py).
 _TERMINAL = ("delivered", "failed")
 _S = TypeVar("_S", bound=msgspec.Struct)
-# (at, event id, state) of the latest state-moving event per (message id, tenant id).
-_Moves = dict[tuple[str, str], tuple[float, str, str]]
+# Event kinds after which only a later attempt (a DLQ replay) moves a message (domain.events.FINAL_KINDS;
+# spelled out here because the store does not import the domain).
+_FINAL_KINDS = frozenset({"delivered", "failed", "dead_lettered"})
+# One state-moving event: (at, event id, message id, tenant id, state, is final, attempt or None).
+_Move = tuple[float, str, str, str, str, bool, int | None]
+# Applied in (at, event id) order, one statement each, so every guard sees the state the previous one left:
+# - time: an event older than the message's current state does not rewind it (updated_at <= at);
+# - finality: after a final event of attempt N, only events of an attempt > N move it (a late DLR or
+#   timeout never reopens a finished message; a replay, whose attempts are numbered above N, does).
+_APPLY_MOVE = (
+    "UPDATE messages SET state = ?, updated_at = ?, "
+    "final_attempt = CASE WHEN ? = 1 THEN ? ELSE final_attempt END "
+    "WHERE id = ? AND tenant_id = ? AND updated_at <= ? AND (final_attempt IS NULL OR final_attempt < ?)"
+)
+# messages.cost = the sum of its events' costs, for messages that have any.
+_SUM_COST = (
+    "UPDATE messages SET cost = (SELECT SUM(e.cost) FROM events e WHERE e.tenant_id = messages.tenant_id "
+    "AND e.message_id = messages.id AND e.cost IS NOT NULL) WHERE id = ? AND tenant_id = ? AND EXISTS "
+    "(SELECT 1 FROM events e WHERE e.tenant_id = messages.tenant_id AND e.message_id = messages.id "
+    "AND e.cost IS NOT NULL)"
+)
+# The coarse groups of domain/states.py as SQL (`_` escaped: it is a LIKE wildcard).
+_GROUPS = {
+    "delivered": ("state LIKE ? ESCAPE '\\'", "%\\_delivered"),
+    "failed": ("state = ?", "all_failed"),
+    "pending": ("state <> 'all_failed' AND state NOT LIKE ? ESCAPE '\\'", "%\\_delivered"),
+}
 
 
 class SqlHost(abc.ABC):
@@ -97,30 +123,36 @@ def _from_json(model: type[_S], row: Row) -> _S:
     return _make(model, (*row[:-1], msgspec.json.decode(row[-1], type=dict[str, Any])))
 
 
-def _keep_latest(
-    moves: _Moves, message_id: str, tenant_id: str, at: float, event_id: str, state: str
-) -> None:
-    key = (message_id, tenant_id)
-    if key not in moves or (at, event_id) > moves[key][:2]:
-        moves[key] = (at, event_id, state)
+def _attempt(data: dict[str, Any]) -> int | None:
+    value = data.get("attempt")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-async def _moves_of_stored_events(session: Session, messages: Sequence[MessageRecord], moves: _Moves) -> None:
-    """Add the stored state-moving events of new messages to `moves`. A new message takes the state of all
-    its events, including any recorded before it (events travel apart from their message, so nothing
-    guarantees the order): as if they had come after it."""
+def _move(
+    message_id: str, tenant_id: str, event_id: str, at: float, state: str, kind: str, attempt: int | None
+) -> _Move:
+    return (at, event_id, message_id, tenant_id, state, kind in _FINAL_KINDS, attempt)
+
+
+async def _moves_of_stored_events(session: Session, messages: Sequence[MessageRecord]) -> list[_Move]:
+    """The stored state-moving events of new messages. A new message takes the state of all its events,
+    including any recorded before it (events travel apart from their message, so nothing guarantees the
+    order): as if they had come after it. Read inside the transaction, so this batch's events count too."""
     by_tenant: dict[str, set[str]] = {}
     for m in messages:
         by_tenant.setdefault(m.tenant_id, set()).add(m.id)
+    moves: list[_Move] = []
     for tenant_id, ids in by_tenant.items():
         for chunk in _chunks(sorted(ids), 1):
             rows = await session.fetch_all(
-                "SELECT message_id, at, id, state FROM events WHERE tenant_id = ? "
+                "SELECT message_id, at, id, state, kind, data FROM events WHERE tenant_id = ? "
                 f"AND message_id IN {_marks(len(chunk))} AND state IS NOT NULL",
                 (tenant_id, *chunk),
             )
-            for message_id, at, event_id, state in rows:
-                _keep_latest(moves, message_id, tenant_id, at, event_id, state)
+            for message_id, at, event_id, state, kind, data in rows:
+                attempt = _attempt(msgspec.json.decode(data, type=dict[str, Any]))
+                moves.append(_move(message_id, tenant_id, event_id, at, state, kind, attempt))
+    return moves
 
 
 class SqlMessages(SqlHost, MessageStore, ComplianceStore, WebhookStore):
@@ -134,17 +166,30 @@ class SqlMessages(SqlHost, MessageStore, ComplianceStore, WebhookStore):
         async with self._session(write=True) as session:
             new_messages = await _insert_new(session, "messages", _MESSAGE, message_rows)
             new_events = await _insert_new(session, "events", _EVENT, event_rows)
-            moves: _Moves = {}
-            for e in events:
-                if e.state is not None and e.id in new_events and e.message_id not in new_messages:
-                    _keep_latest(moves, e.message_id, e.tenant_id, e.at, e.id, e.state)
-            await _moves_of_stored_events(session, [m for m in messages if m.id in new_messages], moves)
-            # Late events never rewind: a message already holding a later updated_at keeps its state.
+            moves = [
+                _move(e.message_id, e.tenant_id, e.id, e.at, e.state, e.kind, _attempt(e.data))
+                for e in events
+                if e.state is not None and e.id in new_events and e.message_id not in new_messages
+            ]
+            moves += await _moves_of_stored_events(session, [m for m in messages if m.id in new_messages])
             await session.execute_many(
-                "UPDATE messages SET state = ?, updated_at = ? "
-                "WHERE id = ? AND tenant_id = ? AND updated_at <= ?",
-                [(state, at, mid, tid, at) for (mid, tid), (at, _, state) in sorted(moves.items())],
-            )
+                _APPLY_MOVE,
+                [
+                    (state, at, int(final), attempt or 0, mid, tid, at, -1 if attempt is None else attempt)
+                    for at, _, mid, tid, state, final, attempt in sorted(set(moves))
+                ],
+            )  # fmt: skip
+            costed = {
+                (e.message_id, e.tenant_id) for e in events if e.cost is not None and e.id in new_events
+            }
+            costed |= {(m.id, m.tenant_id) for m in messages if m.id in new_messages}
+            await session.execute_many(_SUM_COST, sorted(costed))
+
+    async def find_message(self, message_id: str) -> MessageRecord:
+        row = await self._fetch_one(f"SELECT {', '.join(_MESSAGE)} FROM messages WHERE id = ?", (message_id,))
+        if row is None:
+            raise NotFound("message", message_id)
+        return _from_json(MessageRecord, row)
 
     async def get_message(self, tenant_id: str, message_id: str) -> MessageRecord:
         row = await self._fetch_one(
@@ -161,7 +206,8 @@ class SqlMessages(SqlHost, MessageStore, ComplianceStore, WebhookStore):
     ) -> list[MessageRecord]:  # fmt: skip
         where: list[str] = ["tenant_id = ?"]
         params: list[object] = [tenant_id]
-        for clause, value in (("state = ?", state), ("created_at >= ?", since), ("id > ?", after_id)):
+        clause_of_state = _GROUPS.get(state or "", ("state = ?", state))
+        for clause, value in (clause_of_state, ("created_at >= ?", since), ("id > ?", after_id)):
             if value is not None:
                 where.append(clause)
                 params.append(value)

@@ -18,12 +18,15 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from appliance.bus.connection import close_bus, connect
+from appliance.bus.replay import republish_accepted
 from appliance.bus.streams import REGISTRY_CHANGED, STREAMS
 from appliance.config.schema import Config
 from appliance.daemons.admin.app import create_admin_app
 from appliance.daemons.admin.carrier_routes import bind_test
 from appliance.daemons.admin.carriers import CarrierService
+from appliance.daemons.admin.messages import MessageService
 from appliance.daemons.admin.registry import RegistryService
+from appliance.daemons.admin.smpp_sessions import SmppSessionsService, nats_gatherer
 from appliance.daemons.http import HttpServer, bind_tcp, bind_unix
 from appliance.daemons.runtime import DaemonContext
 from appliance.node_secret import load_node_secret
@@ -99,11 +102,27 @@ async def serve(ctx: DaemonContext) -> None:
         await nats.subscribe(HEALTH_SUBJECT_ALL, cb=on_health)
         planner = planner_from_config(config.router, store, health.health, http)
         carriers = CarrierService(store, announce=announce, health=health, planner=planner, tester=bind_test)
-        socket_app = create_admin_app(registry, status, carriers=carriers)
+        js = nats.jetstream()
+
+        async def republish(tenant_id: str, message_id: str, attempt_base: int, payload: bytes) -> bool:
+            return await republish_accepted(js, tenant_id, message_id, attempt_base, payload)
+
+        messages = MessageService(store, republish=republish)
+        smpp_sessions = SmppSessionsService(registry, nats_gatherer(nats))
+        socket_app = create_admin_app(
+            registry, status, carriers=carriers, messages=messages, smpp_sessions=smpp_sessions
+        )
         servers.append(HttpServer(socket_app, [bind_unix(config.admin.socket)]))
         if config.admin.listen:
             tcp = bind_tcp(config.admin.listen, key="admin.listen")
-            tcp_app = create_admin_app(registry, status, carriers=carriers, require_token=True)
+            tcp_app = create_admin_app(
+                registry,
+                status,
+                carriers=carriers,
+                require_token=True,
+                messages=messages,
+                smpp_sessions=smpp_sessions,
+            )
             servers.append(HttpServer(tcp_app, [tcp]))
         for server in servers:
             await server.start()

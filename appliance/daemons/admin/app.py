@@ -21,7 +21,10 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from appliance import __version__
 from appliance.daemons.admin.carrier_routes import carrier_handlers
 from appliance.daemons.admin.carriers import CarrierService
+from appliance.daemons.admin.message_routes import message_handlers
+from appliance.daemons.admin.messages import MessageService
 from appliance.daemons.admin.registry import RegistryService
+from appliance.daemons.admin.smpp_sessions import SmppSessionsService, smpp_session_handlers
 from appliance.errors import Conflict, HermesError, InvalidInput, NotFound, StoreError
 from appliance.store import Account, ApiKey, SmppCredential, Tenant
 
@@ -133,6 +136,8 @@ def create_admin_app(
     *,
     carriers: CarrierService | None = None,
     require_token: bool = False,
+    messages: MessageService | None = None,
+    smpp_sessions: SmppSessionsService | None = None,
 ) -> Litestar:
     async def operator_guard(
         connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
@@ -340,6 +345,8 @@ def create_admin_app(
             revoke_token,
             list_audit,
             *(carrier_handlers(carriers) if carriers is not None else []),
+            *(message_handlers(messages) if messages is not None else []),
+            *(smpp_session_handlers(smpp_sessions) if smpp_sessions is not None else []),
         ],
         guards=[operator_guard],
         exception_handlers={Exception: _error_response},
