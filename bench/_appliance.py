@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import platform
@@ -13,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from nats.aio.client import Client as NatsClient
 
 BIN = Path(sys.executable).parent
 
@@ -90,12 +93,57 @@ class Appliance:
         key: str = created["api_key"]
         return key
 
-    def stream_messages(self, stream: str) -> int:
-        streams = self.ctl("status")["nats"]["streams"]
-        count: int = streams[stream]["messages"]
-        return count
+    def stream_stored(self, stream: str) -> int:
+        """How many messages `stream` has ever stored: its last sequence number. The count of messages
+        it holds would do for a stream nobody consumes, but MESSAGES is a work queue and cascade
+        removes what it has taken; the sequence only grows, and a deduplicated retry does not move it."""
+
+        async def last_seq() -> int:
+            client = NatsClient()
+            await client.connect(servers=[f"nats://127.0.0.1:{self.nats_port}"], connect_timeout=5)
+            try:
+                info = await client.jetstream().stream_info(stream)
+                return int(info.state.last_seq)
+            finally:
+                await client.close()
+
+        return asyncio.run(last_seq())
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) used so far by each process of the appliance, by daemon name."""
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                children.setdefault(ppid, []).append(int(entry.name))
+        ticks = os.sysconf("SC_CLK_TCK")
+        used: dict[str, float] = {}
+        todo = [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            todo += children.get(pid, [])
+            try:
+                stat = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+                argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            name = _daemon_name([a.decode() for a in argv if a])
+            used[name] = used.get(name, 0.0) + (int(stat[11]) + int(stat[12])) / ticks
+        return used
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(60)
         self.log.close()
+
+
+def _daemon_name(argv: list[str]) -> str:
+    """`gateway.1` for `python -m appliance.daemons.child gateway --worker 1`, else the program's name."""
+    if "appliance.daemons.child" in argv:
+        name = argv[argv.index("appliance.daemons.child") + 1]
+        worker = argv[argv.index("--worker") + 1] if "--worker" in argv else "0"
+        return f"{name}.{worker}"
+    return Path(argv[1] if argv[0].endswith(("python", "python3")) and len(argv) > 1 else argv[0]).name

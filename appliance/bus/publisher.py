@@ -46,12 +46,22 @@ class _PubAck(msgspec.Struct):
 _ACK_DECODER = msgspec.json.Decoder(_PubAck)
 
 
+class _Acks:
+    """The acks one `publish` call waits for: one future, resolved when the last ack arrives."""
+
+    __slots__ = ("future", "remaining")
+
+    def __init__(self, future: asyncio.Future[None], remaining: int) -> None:
+        self.future = future
+        self.remaining = remaining
+
+
 class JetStreamPublisher:
     def __init__(self, nats: NatsClient, *, ack_timeout_s: float = 10.0) -> None:
         self._nats = nats
         self._timeout = ack_timeout_s
         self._prefix = nats.new_inbox() + "."
-        self._pending: dict[str, asyncio.Future[None]] = {}
+        self._pending: dict[str, _Acks] = {}
         self._counter = itertools.count()
         self._subscription: Subscription | None = None
 
@@ -59,63 +69,55 @@ class JetStreamPublisher:
         self._subscription = await self._nats.subscribe(self._prefix + "*", cb=self._on_ack)
 
     async def _on_ack(self, msg: Msg) -> None:
-        future = self._pending.pop(msg.subject[len(self._prefix) :], None)
-        if future is None or future.done():
+        acks = self._pending.pop(msg.subject[len(self._prefix) :], None)
+        if acks is None or acks.future.done():
             return
         if msg.headers and msg.headers.get("Status") == "503":
-            future.set_exception(BusError("no JetStream stream answered (no responders)"))
+            acks.future.set_exception(BusError("no JetStream stream answered (no responders)"))
             return
         try:
             ack = _ACK_DECODER.decode(msg.data)
         except msgspec.DecodeError:
-            future.set_exception(BusError(f"unreadable JetStream ack: {msg.data[:100]!r}"))
+            acks.future.set_exception(BusError(f"unreadable JetStream ack: {msg.data[:100]!r}"))
             return
         if ack.error is not None or ack.seq is None:
-            future.set_exception(BusError(f"JetStream refused the publish: {ack.error}"))
-        else:
-            future.set_result(None)
-
-    async def _publish(
-        self, subject: str, payload: bytes, msg_id: str, tokens: list[str]
-    ) -> asyncio.Future[None]:
-        token = str(next(self._counter))
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending[token] = future
-        tokens.append(token)
-        await self._nats.publish(
-            subject, payload, reply=self._prefix + token, headers={"Nats-Msg-Id": msg_id}
-        )
-        return future
+            acks.future.set_exception(BusError(f"JetStream refused the publish: {ack.error}"))
+            return
+        acks.remaining -= 1
+        if acks.remaining == 0:
+            acks.future.set_result(None)
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
-        """Publish every envelope; raise BusError unless JetStream acknowledged all of them."""
+        """Publish every envelope; raise BusError unless JetStream acknowledged all of them.
+
+        All publishes share one `_Acks`: one future to await per call, however many envelopes."""
         if self._subscription is None:
             await self.start()
-        futures: list[asyncio.Future[None]] = []
+        if not envelopes:
+            return
+        acks = _Acks(asyncio.get_running_loop().create_future(), 3 * len(envelopes))
         tokens: list[str] = []
+        pending, counter, prefix, publish = self._pending, self._counter, self._prefix, self._nats.publish
         try:
             for env in envelopes:
                 tenant, message_id = env.tenant_id, env.message_id
-                futures.append(await self._publish(accepted_subject(tenant), env.message, message_id, tokens))
-                futures.append(
-                    await self._publish(audit_subject(tenant), env.audit, f"{message_id}:audit", tokens)
-                )
-                futures.append(
-                    await self._publish(
-                        event_subject(tenant, "accepted"),
-                        env.accepted_event,
-                        f"{message_id}:accepted",
-                        tokens,
-                    )
-                )
+                for subject, payload, msg_id in (
+                    (accepted_subject(tenant), env.message, message_id),
+                    (audit_subject(tenant), env.audit, f"{message_id}:audit"),
+                    (event_subject(tenant, "accepted"), env.accepted_event, f"{message_id}:accepted"),
+                ):
+                    token = str(next(counter))
+                    pending[token] = acks
+                    tokens.append(token)
+                    await publish(subject, payload, reply=prefix + token, headers={"Nats-Msg-Id": msg_id})
             async with asyncio.timeout(self._timeout):
-                await asyncio.gather(*futures)
+                await acks.future
         except BusError:
             raise
         except Exception as exc:
             raise BusError(f"JetStream did not acknowledge the publish: {exc or type(exc).__name__}") from exc
         finally:
             for token in tokens:  # acks that never came must not pile up
-                future = self._pending.pop(token, None)
-                if future is not None and not future.done():
-                    future.cancel()
+                pending.pop(token, None)
+            if not acks.future.done():
+                acks.future.cancel()

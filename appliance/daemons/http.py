@@ -68,6 +68,7 @@ class HttpServer:
             lifespan="on",
             log_config=None,
             access_log=False,
+            proxy_headers=False,  # no proxy is trusted; nothing reads the client address
             server_header=False,
             timeout_graceful_shutdown=5,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
 
@@ -205,3 +206,33 @@ def smpp_remove(
     """Remove an SMPP login."""
     data = client(ctx).delete(f"/v1/tenants/{tenant}/smpp/{system_id}")
     print_json(data) if json else console.print(f"SMPP login {system_id} removed", highlight=False)
+
+
+@smpp_app.command("sessions")
+def smpp_sessions(
+    ctx: typer.Context,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's binds (name or id).")] = None,
+    json: JsonOption = False,
+) -> None:
+    """List live SMPP binds: tenant, system_id, address, bind type, since, submitted, receipts pending."""
+    path = "/v1/smpp/sessions" + (f"?tenant={quote(tenant)}" if tenant else "")
+    sessions = client(ctx).get(path)
+    if json:
+        print_json(sessions)
+        return
+    table(
+        None,
+        ["tenant", "system_id", "address", "bind", "since", "submitted", "receipts pending"],
+        [
+            [
+                s.get("tenant") or s.get("tenant_id"),
+                s.get("system_id"),
+                s.get("address"),
+                s.get("bind_type"),
+                when(s.get("since")),
+                s.get("submitted", 0),
+                "-" if s.get("receipts_queued") is None else s["receipts_queued"],
+            ]
+            for s in sessions
+        ],
+    )

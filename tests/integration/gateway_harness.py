@@ -72,7 +72,7 @@ async def gateway_harness(tmp_path: Path, nats_url: str, extra_toml: str = "") -
         admin = RegistryService(
             store, node_secret=load_node_secret(config.appliance.secret_file), tiers=config.tiers
         )
-        server = HttpServer(gateway.app, [bind_tcp("127.0.0.1:0", key="test")])
+        server = HttpServer(gateway.asgi, [bind_tcp("127.0.0.1:0", key="test")])
         await server.start()
         port = server.port
         try:

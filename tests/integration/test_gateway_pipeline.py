@@ -159,6 +159,21 @@ async def test_malformed_bodies_are_refused_cleanly(gw: Harness, raw: bytes) -> 
     assert await gw.stream_count("MESSAGES") == 0
 
 
+async def test_a_body_over_10_mb_is_413_and_nothing_is_published(gw: Harness) -> None:
+    _, key = await gw.tenant("acme")
+    response = await gw.post(key, b'{"body": "' + b"x" * 10_000_001 + b'"}')
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert await gw.stream_count("MESSAGES") == 0
+    assert (await gw.post(key, SMS)).status_code == 202  # and the gateway serves on
+
+
+async def test_other_methods_on_the_submit_path_are_the_framework_s(gw: Harness) -> None:
+    response = await gw.client.put("/v1/messages", content=b"{}")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
 async def test_suppressed_recipient_is_451_and_content_rule_is_400(gw: Harness) -> None:
     tenant_id, key = await gw.tenant("acme")
     await gw.admin.suppress("test", tenant_id, "sms", ["+4523456789"], "asked to stop")

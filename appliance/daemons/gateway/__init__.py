@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +23,15 @@ from appliance.bus.connection import close_bus, connect
 from appliance.bus.idempotency import IdempotencyStore, ensure_bucket
 from appliance.bus.intake_log import IntakeLog
 from appliance.bus.publisher import JetStreamPublisher
+from appliance.bus.rate_bucket import SharedBuckets, ensure_rate_bucket
 from appliance.bus.streams import REGISTRY_CHANGED
 from appliance.config.schema import Config
 from appliance.daemons.gateway.accountant import Accountant
 from appliance.daemons.gateway.app import create_gateway_app
+from appliance.daemons.gateway.fast_submit import FastSubmit
 from appliance.daemons.gateway.ingress import Ingress, Sink
 from appliance.daemons.gateway.registry_cache import RegistryCache
+from appliance.daemons.gateway.smpp_server import SmppGateway, start_smpp
 from appliance.daemons.gateway.suppressions import SuppressionCache
 from appliance.daemons.http import HttpServer, bind_tcp
 from appliance.daemons.runtime import DaemonContext
@@ -49,6 +53,12 @@ class Gateway:
     suppressions: SuppressionCache
     intake: IntakeLog | None
     reclaimed_leases: int
+    smpp: SmppGateway | None = None  # the inbound SMPP server, on worker 0 when enabled
+
+    @property
+    def asgi(self) -> FastSubmit:
+        """What to serve: `POST /v1/messages` on its fast path, in front of the Litestar app."""
+        return FastSubmit(self.app, self.ingress)
 
     def apply_change(self, kind: str, ident: str) -> None:
         """React to an admin announcement on `hermes.registry.changed`."""
@@ -57,8 +67,12 @@ class Gateway:
             self.accountant.invalidate(ident)
         if kind == "suppression":
             self.suppressions.invalidate(ident)
+        if self.smpp is not None:
+            self.smpp.apply_change(kind, ident)
 
     async def close(self) -> None:
+        if self.smpp is not None:
+            await self.smpp.close()
         if self.intake is not None:
             await self.intake.close()
 
@@ -87,6 +101,10 @@ async def assemble(config: Config, store: FullStore, nats: NatsClient, *, worker
         idempotency=idempotency,
         sink=sink,
         workers=config.gateway.rest.workers,
+        # several workers share each tenant's L3 bucket through JetStream KV; one keeps it in memory
+        rate_buckets=SharedBuckets(await ensure_rate_bucket(js), clock=time.time)
+        if config.gateway.rest.workers > 1
+        else None,
     )
     app = create_gateway_app(
         ingress=ingress,
@@ -117,10 +135,23 @@ async def serve(ctx: DaemonContext) -> None:
         sock = bind_tcp(
             config.gateway.rest.listen, key="gateway.rest.listen", reuse_port=config.gateway.rest.workers > 1
         )
-        server = HttpServer(gateway.app, [sock])
+        server = HttpServer(gateway.asgi, [sock])
         await server.start()
         settling = asyncio.create_task(gateway.accountant.run(ctx.stopping))
-        ctx.ready(f"REST on {config.gateway.rest.listen} ({config.gateway.durability} durability)")
+        serving = f"REST on {config.gateway.rest.listen}"
+        # SMPP binds are few and long-lived: worker 0 holds them all, so bind limits, reassembly and
+        # the session list need no coordination between workers (REST scales over the others).
+        if config.gateway.smpp.enabled and ctx.worker == 0:
+            gateway.smpp = await start_smpp(
+                config,
+                ingress=gateway.ingress,
+                registry=gateway.registry,
+                store=store,
+                nats=nats,
+                worker=ctx.worker,
+            )
+            serving += f", SMPP on {config.gateway.smpp.listen}"
+        ctx.ready(f"{serving} ({config.gateway.durability} durability)")
         recovered = gateway.intake.recovered if gateway.intake else 0
         if gateway.reclaimed_leases or recovered:
             ctx.log.info(

@@ -20,20 +20,20 @@ import msgspec
 
 from appliance.bus.idempotency import IdempotencyStore
 from appliance.bus.publisher import Envelope
+from appliance.bus.rate_bucket import SharedBuckets
 from appliance.config.schema import Config
 from appliance.daemons.gateway.accountant import Accountant
+from appliance.daemons.gateway.rate_leases import RateLeases
 from appliance.daemons.gateway.registry_cache import Authenticated, RegistryCache
 from appliance.daemons.gateway.suppressions import GLOBAL, SuppressionCache
 from appliance.domain.message import BatchRequest, Message, MessageRequest, Origin, new_message_id
 from appliance.domain.pipeline import (
     ContentRules,
     ContentScanner,
-    RateLimiter,
     Rejection,
     check_compliance,
     describe_decode_error,
     normalize,
-    share,
 )
 from appliance.errors import BusError
 from appliance.logs import get_logger
@@ -93,6 +93,7 @@ class Ingress:
         idempotency: IdempotencyStore | None,
         sink: Sink,
         workers: int = 1,
+        rate_buckets: SharedBuckets | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -105,7 +106,7 @@ class Ingress:
         self._workers = workers
         self._clock = clock
         self._monotonic = monotonic
-        self._limiter = RateLimiter()
+        self._rate = RateLeases(rate_buckets, workers=workers, monotonic=monotonic)
         content = config.gateway.content
         self._scanner = ContentScanner(
             ContentRules(
@@ -227,6 +228,45 @@ class Ingress:
             207, {"accepted": len(accepted), "rejected": len(results) - len(accepted), "results": results}
         )
 
+    async def submit_authenticated(
+        self, auth: Authenticated, request: MessageRequest, origin: Origin
+    ) -> Message | Rejection:
+        """One message from a session that already authenticated its tenant (an SMPP bind): L3..L9,
+        the same layers as `submit`. Returns the accepted message once it is durable, else why not."""
+        [result] = await self.submit_authenticated_many([(auth, request)], origin)
+        return result
+
+    async def submit_authenticated_many(
+        self, items: Sequence[tuple[Authenticated, MessageRequest]], origin: Origin
+    ) -> list[Message | Rejection]:
+        """Several such messages (concurrent submit_sm of SMPP binds), each judged on its own and the
+        accepted ones made durable together: one sink call, so one wait for JetStream's acks."""
+        results: list[Message | Rejection] = []
+        accepted: list[tuple[int, Message, Envelope]] = []
+        for auth, request in items:
+            outcome = await self._validate(auth, request, None, origin)
+            if isinstance(outcome, Rejection):
+                results.append(outcome)
+            else:
+                accepted.append((len(results), *outcome))
+                results.append(outcome[0])
+        if accepted:
+            try:
+                await self._sink([envelope for _, _, envelope in accepted])
+            except BusError as exc:
+                refusal = Rejection(
+                    503,
+                    "unavailable",
+                    "the message could not be stored durably; retry shortly",
+                    "L9",
+                    {"reason": str(exc) or type(exc).__name__},
+                    retry_after_s=1.0,
+                )
+                for index, message, _ in accepted:
+                    self._accountant.refund(message.tenant_id, message.estimated_cost, 1)
+                    results[index] = refusal
+        return results
+
     def now(self) -> float:
         return self._clock()
 
@@ -317,8 +357,7 @@ class Ingress:
     ) -> Rejection | tuple[Message, Envelope]:
         tenant = auth.tenant
         now = self._clock()
-        rate, burst = share(tenant.rate_limit, tenant.burst, self._workers)
-        limited = self._limiter.check(tenant.id, rate, burst, self._monotonic())
+        limited = await self._rate.check(tenant)
         if limited is not None:
             return limited
         normalized = normalize(

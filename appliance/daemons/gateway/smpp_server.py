@@ -1,0 +1,628 @@
+"""The inbound SMPP server: enterprise clients bind here and submit through the same pipeline as REST.
+
+Wiring on top of `protocols.smpp.server`: binds are checked against the tenant's SMPP credentials
+(`SmppLogins`, cached), refused binds from one address are answered later and later (`BindGuard`),
+a tenant holds at most `max_binds_per_tenant` binds; submit_sm and data_sm become a `MessageRequest`
+(text decoded, parts reassembled, addresses in E.164, `smpp.*` metadata for the receipt) that
+`Ingress.submit_authenticated` runs through L3..L9, so the submit_sm_resp with our message id leaves
+only once the message is durable. Refusals become command_status in `domain.smpp_rejections`.
+Receipts go back through `smpp_receipts.ReceiptRelay`.
+
+Who runs it: gateway worker 0 only (see `appliance.daemons.gateway.serve`): binds are few and long
+lived, one process holds them all, so the per-tenant bind limit, reassembly of parts that arrive
+on different binds and the session listing are exact without cross-process coordination.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import secrets
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+import msgspec
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from appliance.bus.streams import SMPP_SESSIONS
+from appliance.config.schema import Config, SmppIngressSection
+from appliance.daemons.gateway.ingress import Ingress
+from appliance.daemons.gateway.registry_cache import Authenticated, RegistryCache
+from appliance.daemons.gateway.smpp_parts import PartStore, open_part_store
+from appliance.daemons.gateway.smpp_receipts import ReceiptRelay
+from appliance.daemons.http import bind_tcp
+from appliance.domain import credentials
+from appliance.domain.message import Message, MessageRequest, new_message_id
+from appliance.domain.pipeline import Rejection
+from appliance.domain.segmentation import Concat
+from appliance.domain.smpp_ingress import (
+    Assembled,
+    BindGuard,
+    PartSets,
+    Refused,
+    decode_text_of,
+    destination_of,
+    receipt_metadata,
+    sender_of,
+    split_part,
+)
+from appliance.domain.smpp_rejections import ESME_VENDOR_ACCOUNT_SUSPENDED, command_status
+from appliance.errors import NotFound, StartupError
+from appliance.logs import get_logger
+from appliance.protocols.smpp.connection import Reject, SessionConfig, SmppConnection
+from appliance.protocols.smpp.constants import INTERFACE_VERSION_34, CommandStatus
+from appliance.protocols.smpp.pdu import (
+    BindReceiver,
+    BindReceiverResp,
+    BindTransceiver,
+    BindTransceiverResp,
+    BindTransmitter,
+    BindTransmitterResp,
+    CancelSm,
+    DataSm,
+    DataSmResp,
+    Pdu,
+    QuerySm,
+    ReplaceSm,
+    SubmitMulti,
+    SubmitSm,
+    SubmitSmResp,
+)
+from appliance.protocols.smpp.server import ServerSession, SmppServer
+from appliance.protocols.smpp.session import BIND_TYPES, BindType
+from appliance.protocols.smpp.tlv import Tlvs
+from appliance.store import FullStore, Tenant
+
+S = CommandStatus
+_BIND_RESP: Final = {
+    "transmitter": BindTransmitterResp,
+    "receiver": BindReceiverResp,
+    "transceiver": BindTransceiverResp,
+}
+_RETRYABLE: Final = frozenset({S.ESME_RTHROTTLED, S.ESME_RSYSERR})
+_LOGIN_TTL_S: Final = 30.0
+log = get_logger("hermes.gateway.smpp")
+
+
+class SmppLogins:
+    """system_id -> tenant, checked against the scrypt hash once per password and then remembered as
+    a keyed SHA-256 (constant-time compare), so a client that re-binds often costs no scrypt; entries
+    are dropped when admin announces a change, and every `_LOGIN_TTL_S` as a safety net."""
+
+    def __init__(self, store: FullStore, clock: Callable[[], float] = time.monotonic) -> None:
+        self._store = store
+        self._clock = clock
+        self._key = secrets.token_bytes(32)  # the cache keeps a keyed digest, never the password
+        self._verified: dict[str, tuple[str, bytes, float]] = {}  # system_id -> (tenant, digest, at)
+
+    def _digest(self, password: str) -> bytes:
+        return hmac.digest(self._key, password.encode(), "sha256")
+
+    def invalidate(self, kind: str, ident: str) -> None:
+        if kind == "smpp_credential":
+            self._verified.pop(ident, None)
+        elif kind == "tenant":
+            for system_id in [s for s, v in self._verified.items() if v[0] == ident]:
+                del self._verified[system_id]
+
+    async def check(self, system_id: str, password: str) -> str | None:
+        """The tenant id when the login is right, else None."""
+        cached = self._verified.get(system_id)
+        if cached is not None and self._clock() - cached[2] < _LOGIN_TTL_S:
+            return cached[0] if hmac.compare_digest(cached[1], self._digest(password)) else None
+        try:
+            credential, stored = await self._store.find_smpp_credential(system_id)
+        except NotFound:
+            return None
+        if not await asyncio.to_thread(credentials.verify_password, password, stored):
+            return None
+        self._verified[system_id] = (credential.tenant_id, self._digest(password), self._clock())
+        return credential.tenant_id
+
+
+class ClientSession(ServerSession):
+    """One enterprise bind: its tenant and counters, besides what `ServerSession` knows."""
+
+    server: HermesSmppServer
+
+    def __init__(self, server: HermesSmppServer, connection: SmppConnection) -> None:
+        super().__init__(server, connection)
+        self.tenant_id: str | None = None
+        self.since: float | None = None
+        self.submitted = 0
+        self.refused = 0
+        self.receipts_sent = 0
+
+    @property
+    def room(self) -> int:
+        """deliver_sm that may still be sent before the window is full."""
+        session = self.connection.session
+        return max(0, session.window - session.in_flight) if self.can_receive else 0
+
+    @property
+    def receipts_in_flight(self) -> int:
+        return self.connection.session.in_flight
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "tenant_id": self.tenant_id,
+            "system_id": self.system_id,
+            "address": self.peer,
+            "bind_type": self.bind_type,
+            "since": self.since,
+            "submitted": self.submitted,
+            "refused": self.refused,
+            "receipts_sent": self.receipts_sent,
+            "receipts_in_flight": self.receipts_in_flight if self.can_receive else 0,
+        }
+
+    async def _bind(self, pdu: BindTransmitter | BindReceiver | BindTransceiver) -> Pdu | None:
+        bind_type = BIND_TYPES[type(pdu).command_id]
+        resp_cls = _BIND_RESP[bind_type]
+        status = await self.server.gateway.check_bind(self, pdu.system_id, pdu.password, bind_type)
+        if status:
+            return resp_cls(pdu.sequence_number, status)
+        self.system_id, self.system_type, self.bind_type = pdu.system_id, pdu.system_type, bind_type
+        self.since = time.time()
+        tlvs = Tlvs(sc_interface_version=INTERFACE_VERSION_34)
+        await self.connection.send_response(
+            resp_cls(pdu.sequence_number, system_id=self.server.system_id, tlvs=tlvs)
+        )
+        log.info(
+            "smpp client bound",
+            action="smpp.bound",
+            tenant_id=self.tenant_id,
+            system_id=pdu.system_id,
+            bind=bind_type,
+            peer=self.peer,
+        )
+        self.server.gateway.bound(self)
+        return None
+
+
+class HermesSmppServer(SmppServer):
+    """`SmppServer` on sockets bound by the daemon (plain, and TLS when configured), with
+    `ClientSession`s that the `SmppGateway` authenticates."""
+
+    def __init__(self, gateway: SmppGateway, *, system_id: str, config: SessionConfig) -> None:
+        super().__init__(authenticate=_never, handler=gateway.handle, system_id=system_id, config=config)
+        self.gateway = gateway
+        self._extra: list[asyncio.Server] = []
+
+    async def serve_on(self, sock: socket.socket, tls: ssl.SSLContext | None = None) -> None:
+        """Accept on an already bound socket (the first one given is `address`)."""
+        server = await asyncio.start_server(self._on_client, sock=sock, ssl=tls)
+        if self._server is None:
+            self._server = server
+        else:
+            self._extra.append(server)
+        host, port = sock.getsockname()[:2]
+        log.info("smpp listening", action="smpp.listening", address=f"{host}:{port}", tls=tls is not None)
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        for server in self._extra:
+            server.close()
+        await super().close(timeout_s)
+        for server in self._extra:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.close_timeout_s):
+                    await server.wait_closed()
+
+    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        connection = SmppConnection(reader, writer, side="smsc", config=self.config)
+        session = ClientSession(self, connection)
+        connection.handler = session._handle
+        if self._closing:
+            connection.abort("the server is shutting down")
+        self._sessions[session] = None
+        try:
+            await connection.run()
+        finally:
+            self._sessions.pop(session, None)
+            self.gateway.closed(session)
+            if task is not None:
+                self._tasks.discard(task)
+
+    def clients(self) -> list[ClientSession]:
+        return [s for s in self._sessions if isinstance(s, ClientSession)]
+
+
+async def _never(_system_id: str, _password: str, _bind_type: BindType, _peer: str) -> bool:
+    """`ClientSession` decides binds itself; the base class's authenticator is never asked."""
+    return False
+
+
+def session_config(section: SmppIngressSection) -> SessionConfig:
+    return SessionConfig(
+        window=section.window,
+        peer_window=section.client_window,
+        enquire_link_s=section.enquire_link_s or None,
+        enquire_link_timeout_s=section.enquire_link_timeout_s,
+        idle_timeout_s=section.idle_timeout_s,
+        bind_timeout_s=section.bind_timeout_s,
+    )
+
+
+def tls_context(section: SmppIngressSection) -> ssl.SSLContext:
+    """The server context of the TLS listener; a missing or unreadable certificate is a StartupError."""
+    if not section.tls_cert_file or not section.tls_key_file:
+        raise StartupError("gateway.smpp.tls_listen needs gateway.smpp.tls_cert_file and tls_key_file")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(section.tls_cert_file, section.tls_key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise StartupError(f"gateway.smpp.tls_cert_file/tls_key_file cannot be loaded: {exc}") from exc
+    return context
+
+
+class _Coalescer:
+    """Hands the pipeline, together, the submits that reach it in one turn of the event loop.
+
+    A client keeps up to its window of submit_sm in flight; a read brings many PDUs, their handlers
+    run in the same turn and each waits here. One `submit_authenticated_many` call then validates
+    each message on its own and waits once for JetStream's acks of all, instead of once per message.
+    Every submit_sm_resp still leaves only after its own message is durable.
+    """
+
+    def __init__(self, ingress: Ingress, tasks: set[asyncio.Task[None]]) -> None:
+        self._ingress = ingress
+        self._tasks = tasks
+        self._queue: list[tuple[Authenticated, MessageRequest, asyncio.Future[Message | Rejection]]] = []
+
+    async def submit(self, auth: Authenticated, request: MessageRequest) -> Message | Rejection:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Message | Rejection] = loop.create_future()
+        if not self._queue:
+            loop.call_soon(self._flush)
+        self._queue.append((auth, request, future))
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._queue = self._queue, []
+        task = asyncio.get_running_loop().create_task(self._run(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(
+        self, batch: list[tuple[Authenticated, MessageRequest, asyncio.Future[Message | Rejection]]]
+    ) -> None:
+        try:
+            results = await self._ingress.submit_authenticated_many([(a, r) for a, r, _ in batch], "smpp")
+        except asyncio.CancelledError:
+            for _, _, future in batch:
+                future.cancel()
+            raise
+        except Exception as exc:  # each handler answers ESME_RSYSERR (the connection logs it)
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, _, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+
+class SmppGateway:
+    """Binds, submits and the session list of the inbound SMPP server; `server` is the listener."""
+
+    def __init__(
+        self,
+        section: SmppIngressSection,
+        *,
+        ingress: Ingress,
+        registry: RegistryCache,
+        store: FullStore,
+        receipts: ReceiptRelay,
+        part_store: PartStore | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.section = section
+        self.ingress = ingress
+        self.registry = registry
+        self.receipts = receipts
+        self.part_store = part_store
+        self.logins = SmppLogins(store)
+        self.guard = BindGuard(
+            base_s=section.bind_failure_delay_s,
+            max_s=section.bind_failure_max_delay_s,
+            reset_s=section.bind_failure_reset_s,
+        )
+        self.parts = PartSets(
+            timeout=section.reassembly_timeout_s, max_pending=section.reassembly_max_pending
+        )
+        self.server = HermesSmppServer(self, system_id=section.system_id, config=session_config(section))
+        self._monotonic = monotonic
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._coalescer = _Coalescer(ingress, self._tasks)
+        self.subscription: Subscription | None = None
+        receipts.set_receivers(self.receivers)
+
+    # ---- bind ------------------------------------------------------------------------------
+    async def check_bind(self, session: ClientSession, system_id: str, password: str, bind_type: str) -> int:
+        """0 to accept the bind (the session then belongs to its tenant), else the status to refuse."""
+        address = session.peer.rpartition(":")[0]
+        tenant_id = await self.logins.check(system_id, password)
+        tenant = await self.registry.tenant(tenant_id) if tenant_id is not None else None
+        if tenant is None or tenant.status != "active":
+            failures, delay = self.guard.failed(address, self._monotonic())
+            log.warning(
+                "smpp bind refused",
+                action="smpp.bind_failed",
+                system_id=system_id,
+                peer=session.peer,
+                bind=bind_type,
+                reason="suspended tenant" if tenant is not None else "wrong system_id or password",
+                failures=failures,
+                delay_s=delay,
+            )
+            if delay:
+                await asyncio.sleep(delay)
+            return S.ESME_RBINDFAIL
+        self.guard.succeeded(address)
+        limit = self.section.max_binds_per_tenant
+        held = sum(1 for s in self.server.clients() if s.tenant_id == tenant.id)
+        if limit and held >= limit:
+            log.warning(
+                "smpp bind refused: too many binds",
+                action="smpp.bind_limit",
+                tenant_id=tenant.id,
+                system_id=system_id,
+                peer=session.peer,
+                limit=limit,
+            )
+            return S.ESME_RALYBND
+        session.tenant_id = tenant.id  # counts against the limit from here on, before any await
+        try:
+            await self.receipts.ensure_consumer(tenant.id)
+        except Exception as exc:
+            session.tenant_id = None
+            log.error(
+                "smpp bind refused: receipts cannot be queued",
+                action="smpp.bind_unavailable",
+                tenant_id=tenant.id,
+                error=str(exc) or type(exc).__name__,
+            )
+            return S.ESME_RSYSERR
+        return 0
+
+    def bound(self, session: ClientSession) -> None:
+        if session.can_receive and session.tenant_id is not None:
+            self.receipts.attach(session.tenant_id)
+
+    def closed(self, session: ClientSession) -> None:
+        if session.tenant_id is not None and session.since is not None:
+            self.receipts.wake(session.tenant_id)
+
+    def receivers(self, tenant_id: str) -> list[ClientSession]:
+        return [s for s in self.server.clients() if s.tenant_id == tenant_id and s.can_receive]
+
+    def apply_change(self, kind: str, ident: str) -> None:
+        """An admin change: forget cached logins; a suspended or deleted tenant loses its binds.
+        Call after the registry cache forgot the tenant, so the re-read sees the change."""
+        self.logins.invalidate(kind, ident)
+        if kind == "tenant" and any(s.tenant_id == ident for s in self.server.clients()):
+            task = asyncio.get_running_loop().create_task(self._recheck(ident))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _recheck(self, tenant_id: str) -> None:
+        tenant = await self.registry.tenant(tenant_id)
+        if tenant is not None and tenant.status == "active":
+            return
+        sessions = [s for s in self.server.clients() if s.tenant_id == tenant_id]
+        log.info(
+            "unbinding a suspended tenant",
+            action="smpp.tenant_unbound",
+            tenant_id=tenant_id,
+            binds=len(sessions),
+        )
+        async with asyncio.TaskGroup() as tg:
+            for session in sessions:
+                tg.create_task(session.unbind(2.0))
+
+    async def close(self, timeout_s: float = 5.0) -> None:
+        """Stop accepting and unbind every client (bounded); stop the receipt pumps."""
+        if self.subscription is not None:
+            with contextlib.suppress(Exception):
+                await self.subscription.unsubscribe()
+        await self.server.close(timeout_s)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=1.0)
+        await self.receipts.close()
+
+    # ---- the session list ------------------------------------------------------------------
+    def sessions(self, tenant_id: str | None = None) -> list[dict[str, Any]]:
+        return [
+            s.describe()
+            for s in self.server.clients()
+            if s.since is not None and (tenant_id is None or s.tenant_id == tenant_id)
+        ]
+
+    # ---- requests --------------------------------------------------------------------------
+    async def handle(self, session: ServerSession, pdu: Pdu) -> Pdu | None:
+        assert isinstance(session, ClientSession)
+        if isinstance(pdu, SubmitSm | DataSm):
+            try:
+                message_id = await self._submit(session, pdu)
+            except Reject:
+                session.refused += 1
+                raise
+            session.submitted += 1
+            if isinstance(pdu, SubmitSm):
+                return SubmitSmResp(pdu.sequence_number, message_id=message_id)
+            return DataSmResp(pdu.sequence_number, message_id=message_id)
+        if isinstance(pdu, QuerySm):
+            raise Reject(S.ESME_RQUERYFAIL, "query_sm is not offered; use receipts or the REST API")
+        if isinstance(pdu, CancelSm):
+            raise Reject(S.ESME_RCANCELFAIL, "messages are dispatched at once; nothing to cancel")
+        if isinstance(pdu, ReplaceSm):
+            raise Reject(S.ESME_RREPLACEFAIL, "messages are dispatched at once; nothing to replace")
+        if isinstance(pdu, SubmitMulti):
+            raise Reject(S.ESME_RSUBMITFAIL, "submit_multi is not offered; send one submit_sm each")
+        raise Reject(S.ESME_RINVCMDID, f"{type(pdu).__name__} is not offered")
+
+    async def _submit(self, session: ClientSession, pdu: SubmitSm | DataSm) -> str:
+        if session.tenant_id is None:
+            raise Reject(S.ESME_RINVBNDSTS, "not bound")
+        tenant = await self.registry.tenant(session.tenant_id)
+        if tenant is None or tenant.status != "active":
+            raise Reject(ESME_VENDOR_ACCOUNT_SUSPENDED, "the tenant is suspended")
+        tlvs = pdu.tlvs
+        try:
+            part = split_part(
+                pdu.short_message if isinstance(pdu, SubmitSm) else b"",
+                tlvs.message_payload,
+                pdu.esm_class,
+                (tlvs.sar_msg_ref_num, tlvs.sar_total_segments, tlvs.sar_segment_seqnum),
+            )
+            to = destination_of(pdu.destination_addr, pdu.dest_addr_ton)
+            if part.concat is None:
+                text = decode_text_of(part.payload, pdu.data_coding)
+                return await self._accept(session, tenant=tenant, pdu=pdu, to=to, text=text)
+            tenant_id = session.tenant_id
+            conversation = (pdu.source_addr, pdu.destination_addr)
+            key = (tenant_id, *conversation)
+            concat = part.concat
+            now = self._monotonic()
+            if self.part_store is not None and not self.parts.holds(key, concat):
+                stored = await self.part_store.load(tenant_id, conversation, concat)
+                for seq, earlier in stored.items():
+                    again = Concat(concat.reference, concat.total, seq)
+                    self.parts.add(key, again, earlier.part_id, earlier.payload, now)
+            minted = new_message_id()
+            added = self.parts.add(key, concat, minted, part.payload, now)
+            if not isinstance(added, Assembled):
+                if added == minted and self.part_store is not None:
+                    try:
+                        await self.part_store.put(tenant_id, conversation, concat, minted, part.payload)
+                    except Exception as exc:
+                        self.parts.discard(key, concat)
+                        raise Reject(S.ESME_RSYSERR, f"the part could not be stored: {exc!r}") from None
+                return added
+            try:
+                try:
+                    text = decode_text_of(added.payload, pdu.data_coding)
+                except Refused as exc:
+                    raise Reject(exc.command_status, exc.reason) from None
+                message_id = await self._accept(
+                    session,
+                    tenant=tenant,
+                    pdu=pdu,
+                    to=to,
+                    text=text,
+                    part_ids=added.earlier_ids,
+                )
+            except Reject as exc:
+                if exc.command_status in _RETRYABLE:
+                    self.parts.restore(key, concat, added)
+                else:
+                    log.warning(
+                        "a concatenated message was refused after its earlier parts were answered",
+                        action="smpp.concat_refused",
+                        tenant_id=session.tenant_id,
+                        part_ids=list(added.earlier_ids),
+                        status=exc.command_status,
+                    )
+                raise
+            if self.part_store is not None:
+                await self.part_store.purge(tenant_id, conversation, concat)
+            return message_id
+        except Refused as exc:
+            raise Reject(exc.command_status, exc.reason) from None
+
+    async def _accept(
+        self,
+        session: ClientSession,
+        *,
+        tenant: Tenant,
+        pdu: SubmitSm | DataSm,
+        to: str,
+        text: str,
+        part_ids: tuple[str, ...] = (),
+    ) -> str:
+        request = MessageRequest(
+            to=to,
+            channel="sms",
+            body=text,
+            from_=sender_of(pdu.source_addr, pdu.source_addr_ton),
+            metadata=receipt_metadata(
+                system_id=session.system_id or "",
+                registered_delivery=pdu.registered_delivery,
+                source=(pdu.source_addr_ton, pdu.source_addr_npi, pdu.source_addr),
+                destination=(pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr),
+                text=text,
+                part_ids=part_ids,
+            ),
+        )
+        auth = Authenticated(f"smpp:{session.system_id}", tenant)
+        result = await self._coalescer.submit(auth, request)
+        if isinstance(result, Rejection):
+            raise Reject(command_status(result), f"{result.layer} {result.code}: {result.message}")
+        return result.id
+
+
+class _SessionsQuery(msgspec.Struct):
+    tenant_id: str | None = None
+
+
+async def start_smpp(
+    config: Config,
+    *,
+    ingress: Ingress,
+    registry: RegistryCache,
+    store: FullStore,
+    nats: NatsClient,
+    worker: int = 0,
+) -> SmppGateway:
+    """Build the SMPP server, bind its listeners (plain, and TLS when configured), and answer
+    session-list requests on `SMPP_SESSIONS`. The caller closes it with `close()`."""
+    section = config.gateway.smpp
+    js = nats.jetstream()
+    relay = ReceiptRelay(js, timeout_s=section.receipt_timeout_s)
+    part_store = await open_part_store(js, section.reassembly_timeout_s + 60.0)
+    smpp = SmppGateway(
+        section, ingress=ingress, registry=registry, store=store, receipts=relay, part_store=part_store
+    )
+    tls = tls_context(section) if section.tls_listen else None
+    sockets = [bind_tcp(section.listen, key="gateway.smpp.listen")]
+    if section.tls_listen:
+        sockets.append(bind_tcp(section.tls_listen, key="gateway.smpp.tls_listen"))
+    try:
+        await smpp.server.serve_on(sockets[0])
+        if tls is not None:
+            await smpp.server.serve_on(sockets[1], tls)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        await smpp.close()
+        raise
+    node = config.appliance.node_name
+
+    async def on_query(msg: Msg) -> None:
+        try:
+            query = msgspec.json.decode(msg.data or b"{}", type=_SessionsQuery)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            query = _SessionsQuery()
+        sessions = smpp.sessions(query.tenant_id)
+        queued: dict[str, int | None] = {}
+        for tenant_id in {s["tenant_id"] for s in sessions if s["tenant_id"]}:
+            queued[tenant_id] = await relay.queued(tenant_id)
+        for entry in sessions:
+            entry["receipts_queued"] = queued.get(entry["tenant_id"])
+        body = {"node": node, "worker": worker, "sessions": sessions}
+        with contextlib.suppress(Exception):
+            await msg.respond(msgspec.json.encode(body))
+
+    smpp.subscription = await nats.subscribe(SMPP_SESSIONS, cb=on_query)
+    return smpp
