@@ -14,10 +14,11 @@ import hashlib
 from typing import Any, Literal
 
 import msgspec
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.client import JetStreamContext
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
+
+from appliance.bus.kv import open_bucket
 
 BUCKET = "IDEMPOTENCY"
 _PENDING = b"{}"
@@ -30,19 +31,7 @@ class Claim(msgspec.Struct, frozen=True):
 
 
 async def ensure_bucket(js: JetStreamContext, ttl_s: float) -> KeyValue:
-    try:
-        kv = await js.key_value(BUCKET)
-    except BucketNotFoundError:
-        kv = await js.create_key_value(
-            KeyValueConfig(
-                bucket=BUCKET,
-                history=1,
-                ttl=ttl_s,
-                storage=StorageType.FILE,
-                description="Idempotency-Key claims and first answers",
-            )
-        )
-    return kv
+    return await open_bucket(js, BUCKET, ttl_s=ttl_s, description="Idempotency-Key claims and first answers")
 
 
 def _key(tenant_id: str, idempotency_key: str) -> str:

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import msgspec
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.client import JetStreamContext
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from appliance.bus.kv import open_bucket
 from appliance.domain.pipeline.rate_lease import Grant, SharedState, lease
 from appliance.errors import BusError
 
@@ -29,19 +29,9 @@ class _Stored(msgspec.Struct, array_like=True):
 
 
 async def ensure_rate_bucket(js: JetStreamContext, ttl_s: float = 3600.0) -> KeyValue:
-    try:
-        kv = await js.key_value(BUCKET)
-    except BucketNotFoundError:
-        kv = await js.create_key_value(
-            KeyValueConfig(
-                bucket=BUCKET,
-                history=1,
-                ttl=ttl_s,
-                storage=StorageType.FILE,
-                description="L3 token buckets shared by the gateway workers",
-            )
-        )
-    return kv
+    return await open_bucket(
+        js, BUCKET, ttl_s=ttl_s, description="L3 token buckets shared by the gateway workers"
+    )
 
 
 class SharedBuckets:

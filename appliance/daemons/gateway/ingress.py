@@ -254,14 +254,7 @@ class Ingress:
             try:
                 await self._sink([envelope for _, _, envelope in accepted])
             except BusError as exc:
-                refusal = Rejection(
-                    503,
-                    "unavailable",
-                    "the message could not be stored durably; retry shortly",
-                    "L9",
-                    {"reason": str(exc) or type(exc).__name__},
-                    retry_after_s=1.0,
-                )
+                refusal = _not_durable(exc)
                 for index, message, _ in accepted:
                     self._accountant.refund(message.tenant_id, message.estimated_cost, 1)
                     results[index] = refusal
@@ -450,8 +443,8 @@ def _accepted_body(message: Message, currency: str) -> dict[str, Any]:
     return body
 
 
-def _unavailable(exc: BaseException) -> Answer:
-    rejection = Rejection(
+def _not_durable(exc: BaseException) -> Rejection:
+    return Rejection(
         503,
         "unavailable",
         "the message could not be stored durably; retry shortly",
@@ -459,4 +452,7 @@ def _unavailable(exc: BaseException) -> Answer:
         {"reason": str(exc) or type(exc).__name__},
         retry_after_s=1.0,
     )
-    return _answer(rejection)
+
+
+def _unavailable(exc: BaseException) -> Answer:
+    return _answer(_not_durable(exc))

@@ -15,11 +15,11 @@ import hashlib
 from collections.abc import Hashable
 
 import msgspec
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.client import JetStreamContext
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
+from appliance.bus.kv import open_bucket
 from appliance.domain.segmentation import Concat
 
 BUCKET = "SMPP_PARTS"
@@ -34,18 +34,12 @@ _DECODER = msgspec.json.Decoder(StoredPart)
 
 
 async def open_part_store(js: JetStreamContext, ttl_s: float) -> PartStore:
-    try:
-        kv = await js.key_value(BUCKET)
-    except BucketNotFoundError:
-        kv = await js.create_key_value(
-            KeyValueConfig(
-                bucket=BUCKET,
-                history=1,
-                ttl=ttl_s,
-                storage=StorageType.FILE,
-                description="Answered parts of concatenated SMPP messages awaiting their other parts",
-            )
-        )
+    kv = await open_bucket(
+        js,
+        BUCKET,
+        ttl_s=ttl_s,
+        description="Answered parts of concatenated SMPP messages awaiting their other parts",
+    )
     return PartStore(kv)
 
 

@@ -214,23 +214,12 @@ class HermesSmppServer(SmppServer):
                 async with asyncio.timeout(self.config.close_timeout_s):
                     await server.wait_closed()
 
-    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        connection = SmppConnection(reader, writer, side="smsc", config=self.config)
-        session = ClientSession(self, connection)
-        connection.handler = session._handle
-        if self._closing:
-            connection.abort("the server is shutting down")
-        self._sessions[session] = None
-        try:
-            await connection.run()
-        finally:
-            self._sessions.pop(session, None)
+    def _new_session(self, connection: SmppConnection) -> ClientSession:
+        return ClientSession(self, connection)
+
+    def _session_closed(self, session: ServerSession) -> None:
+        if isinstance(session, ClientSession):
             self.gateway.closed(session)
-            if task is not None:
-                self._tasks.discard(task)
 
     def clients(self) -> list[ClientSession]:
         return [s for s in self._sessions if isinstance(s, ClientSession)]

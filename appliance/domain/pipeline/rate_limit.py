@@ -10,8 +10,9 @@ tenant's current limits (from the registry cache) and a monotonic `now`. The lim
 bucket per tenant, rebuilds it when the operator changes the limits, and forgets buckets that have
 refilled and sat idle, a few per call, so memory follows the set of recently active tenants.
 
-With N gateway worker processes each worker enforces `share(rate, burst, N)` of the tenant's limit;
-see `share` for what that does and does not guarantee.
+One gateway worker uses a `RateLimiter` directly. Several workers share each tenant's bucket through
+JetStream KV and lease tokens from it in chunks (`rate_lease.py`); `share(rate, burst, N)` is only their
+fallback while the bus cannot be reached.
 """
 
 from __future__ import annotations
@@ -151,7 +152,8 @@ class RateLimiter:
 
 
 def share(rate: float, burst: float, workers: int) -> tuple[float, float]:
-    """One worker's part of a tenant's limit when `workers` gateway processes each enforce their own.
+    """One worker's part of a tenant's limit when `workers` gateway processes each enforce their own
+    (the fallback of shared buckets while the bus is unreachable).
 
     Each worker gets `rate / workers` and `burst / workers` (at least 1, so every worker can grant a
     single message). With requests spread evenly across workers (SO_REUSEPORT) the tenant sees its

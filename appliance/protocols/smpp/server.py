@@ -195,12 +195,19 @@ class SmppServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def _new_session(self, connection: SmppConnection) -> ServerSession:
+        """The session for a new connection (a subclass returns its own kind)."""
+        return ServerSession(self, connection)
+
+    def _session_closed(self, session: ServerSession) -> None:
+        """Called once a session's connection has ended (a hook for subclasses)."""
+
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
         connection = SmppConnection(reader, writer, side="smsc", config=self.config)
-        session = ServerSession(self, connection)
+        session = self._new_session(connection)
         connection.handler = session._handle
         if self._closing:
             connection.abort("the server is shutting down")
@@ -209,5 +216,6 @@ class SmppServer:
             await connection.run()
         finally:
             self._sessions.pop(session, None)
+            self._session_closed(session)
             if task is not None:
                 self._tasks.discard(task)
