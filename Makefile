@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 $(CONFIG): hermes.toml.example
 	@if [ -f $(CONFIG) ]; then touch $(CONFIG); else \
 	  sed -e 's|^data_dir = .*|data_dir = "./var"|' \
-	      -e 's|^smsc_listen = .*|smsc_listen = "127.0.0.1:2776"|' hermes.toml.example > $(CONFIG) && \
-	  echo "wrote $(CONFIG) (data under ./var, carrier simulator on 127.0.0.1:2776)"; fi
+	      -e 's|^smsc_listen = .*|smsc_listen = "127.0.0.1:2776"|' \
+	      -e '/^\[gateway.smpp\]/,/^\[/ s|^listen = .*|listen = "127.0.0.1:2775"|' \
+	      -e '/^\[gateway.smpp\]/,/^\[/ s|^enabled = .*|enabled = true|' hermes.toml.example > $(CONFIG) && \
+	  echo "wrote $(CONFIG) (data under ./var, SMPP for tenants on 127.0.0.1:2775, carrier simulator on 127.0.0.1:2776)"; fi
 
 run: $(STAMP) $(CONFIG)
 	@mkdir -p var
