@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from appliance.daemons.gateway.registry_cache import Authenticated
-from appliance.daemons.gateway.smpp_server import _Coalescer
+from appliance.daemons.gateway.smpp_coalescer import SubmitCoalescer
 from appliance.domain.message import Message, MessageRequest
 from appliance.domain.pipeline import Rejection
 from appliance.store import Tenant
@@ -54,7 +54,7 @@ class _Ingress:
 async def test_one_turn_of_submits_is_one_batch_and_each_gets_its_own_answer() -> None:
     ingress = _Ingress()
     tasks: set[asyncio.Task[None]] = set()
-    coalescer = _Coalescer(ingress, tasks)  # type: ignore[arg-type]
+    coalescer = SubmitCoalescer(ingress, tasks)  # type: ignore[arg-type]
     bodies = ["a", "b", "refuse me", "d"]
     results: list[Any] = await asyncio.gather(
         *(coalescer.submit(AUTH, MessageRequest(body=body)) for body in bodies)
@@ -74,7 +74,7 @@ async def test_one_turn_of_submits_is_one_batch_and_each_gets_its_own_answer() -
 
 
 async def test_a_failed_batch_fails_every_submit_in_it() -> None:
-    coalescer = _Coalescer(_Ingress(fail=RuntimeError("bus down")), set())  # type: ignore[arg-type]
+    coalescer = SubmitCoalescer(_Ingress(fail=RuntimeError("bus down")), set())  # type: ignore[arg-type]
     outcomes = await asyncio.gather(
         *(coalescer.submit(AUTH, MessageRequest(body=b)) for b in "xyz"), return_exceptions=True
     )

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import secrets
 import socket
 import ssl
 import time
@@ -34,11 +32,12 @@ from appliance.bus.streams import SMPP_SESSIONS
 from appliance.config.schema import Config, SmppIngressSection
 from appliance.daemons.gateway.ingress import Ingress
 from appliance.daemons.gateway.registry_cache import Authenticated, RegistryCache
+from appliance.daemons.gateway.smpp_coalescer import SubmitCoalescer
+from appliance.daemons.gateway.smpp_logins import SmppLogins
 from appliance.daemons.gateway.smpp_parts import PartStore, open_part_store
 from appliance.daemons.gateway.smpp_receipts import ReceiptRelay
 from appliance.daemons.http import bind_tcp
-from appliance.domain import credentials
-from appliance.domain.message import Message, MessageRequest, new_message_id
+from appliance.domain.message import MessageRequest, new_message_id
 from appliance.domain.pipeline import Rejection
 from appliance.domain.segmentation import Concat
 from appliance.domain.smpp_ingress import (
@@ -53,7 +52,7 @@ from appliance.domain.smpp_ingress import (
     split_part,
 )
 from appliance.domain.smpp_rejections import ESME_VENDOR_ACCOUNT_SUSPENDED, command_status
-from appliance.errors import NotFound, StartupError
+from appliance.errors import StartupError
 from appliance.logs import get_logger
 from appliance.protocols.smpp.connection import Reject, SessionConfig, SmppConnection
 from appliance.protocols.smpp.constants import INTERFACE_VERSION_34, CommandStatus
@@ -86,44 +85,7 @@ _BIND_RESP: Final = {
     "transceiver": BindTransceiverResp,
 }
 _RETRYABLE: Final = frozenset({S.ESME_RTHROTTLED, S.ESME_RSYSERR})
-_LOGIN_TTL_S: Final = 30.0
 log = get_logger("hermes.gateway.smpp")
-
-
-class SmppLogins:
-    """system_id -> tenant, checked against the scrypt hash once per password and then remembered as
-    a keyed SHA-256 (constant-time compare), so a client that re-binds often costs no scrypt; entries
-    are dropped when admin announces a change, and every `_LOGIN_TTL_S` as a safety net."""
-
-    def __init__(self, store: FullStore, clock: Callable[[], float] = time.monotonic) -> None:
-        self._store = store
-        self._clock = clock
-        self._key = secrets.token_bytes(32)  # the cache keeps a keyed digest, never the password
-        self._verified: dict[str, tuple[str, bytes, float]] = {}  # system_id -> (tenant, digest, at)
-
-    def _digest(self, password: str) -> bytes:
-        return hmac.digest(self._key, password.encode(), "sha256")
-
-    def invalidate(self, kind: str, ident: str) -> None:
-        if kind == "smpp_credential":
-            self._verified.pop(ident, None)
-        elif kind == "tenant":
-            for system_id in [s for s, v in self._verified.items() if v[0] == ident]:
-                del self._verified[system_id]
-
-    async def check(self, system_id: str, password: str) -> str | None:
-        """The tenant id when the login is right, else None."""
-        cached = self._verified.get(system_id)
-        if cached is not None and self._clock() - cached[2] < _LOGIN_TTL_S:
-            return cached[0] if hmac.compare_digest(cached[1], self._digest(password)) else None
-        try:
-            credential, stored = await self._store.find_smpp_credential(system_id)
-        except NotFound:
-            return None
-        if not await asyncio.to_thread(credentials.verify_password, password, stored):
-            return None
-        self._verified[system_id] = (credential.tenant_id, self._digest(password), self._clock())
-        return credential.tenant_id
 
 
 class ClientSession(ServerSession):
@@ -253,53 +215,6 @@ def tls_context(section: SmppIngressSection) -> ssl.SSLContext:
     return context
 
 
-class _Coalescer:
-    """Hands the pipeline, together, the submits that reach it in one turn of the event loop.
-
-    A client keeps up to its window of submit_sm in flight; a read brings many PDUs, their handlers
-    run in the same turn and each waits here. One `submit_authenticated_many` call then validates
-    each message on its own and waits once for JetStream's acks of all, instead of once per message.
-    Every submit_sm_resp still leaves only after its own message is durable.
-    """
-
-    def __init__(self, ingress: Ingress, tasks: set[asyncio.Task[None]]) -> None:
-        self._ingress = ingress
-        self._tasks = tasks
-        self._queue: list[tuple[Authenticated, MessageRequest, asyncio.Future[Message | Rejection]]] = []
-
-    async def submit(self, auth: Authenticated, request: MessageRequest) -> Message | Rejection:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Message | Rejection] = loop.create_future()
-        if not self._queue:
-            loop.call_soon(self._flush)
-        self._queue.append((auth, request, future))
-        return await future
-
-    def _flush(self) -> None:
-        batch, self._queue = self._queue, []
-        task = asyncio.get_running_loop().create_task(self._run(batch))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _run(
-        self, batch: list[tuple[Authenticated, MessageRequest, asyncio.Future[Message | Rejection]]]
-    ) -> None:
-        try:
-            results = await self._ingress.submit_authenticated_many([(a, r) for a, r, _ in batch], "smpp")
-        except asyncio.CancelledError:
-            for _, _, future in batch:
-                future.cancel()
-            raise
-        except Exception as exc:  # each handler answers ESME_RSYSERR (the connection logs it)
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for (_, _, future), result in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(result)
-
-
 class SmppGateway:
     """Binds, submits and the session list of the inbound SMPP server; `server` is the listener."""
 
@@ -331,7 +246,7 @@ class SmppGateway:
         self.server = HermesSmppServer(self, system_id=section.system_id, config=session_config(section))
         self._monotonic = monotonic
         self._tasks: set[asyncio.Task[None]] = set()
-        self._coalescer = _Coalescer(ingress, self._tasks)
+        self._coalescer = SubmitCoalescer(ingress, self._tasks)
         self.subscription: Subscription | None = None
         receipts.set_receivers(self.receivers)
 
