@@ -4,6 +4,9 @@ Request on `hermes.router.route` (queue group `router`, so several instances sha
 `{"to": "+4523456789"}`. Reply: the route plan (chosen carrier, price, ordered fallbacks, the lookup,
 and the explanation), or `{"error": ...}` for a number that is not valid. Wiring only: the lookup
 order and the decision live in `services/route_planner.py` and `domain/routing/`.
+
+Carriers and rates are held in memory: re-read when admin announces a `carrier`, `rates` or `mnp`
+change on `hermes.registry.changed`, and every `REGISTRY_RELOAD_S` in case an announcement was lost.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from appliance.services.route_planner import RoutePlanner, plan_body, planner_fr
 from appliance.store import open_store
 
 ROUTE_SUBJECT = "hermes.router.route"
+REGISTRY_RELOAD_S = 10.0
 
 
 class RouteRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -46,15 +50,20 @@ async def serve(ctx: DaemonContext) -> None:
     http = httpx.AsyncClient()
     try:
         health = HealthBoard()
-        planner = planner_from_config(ctx.config.router, store, health.health, http)
+        planner = planner_from_config(
+            ctx.config.router, store, health.health, http, registry_ttl_s=REGISTRY_RELOAD_S
+        )
 
         async def on_health(msg: Msg) -> None:
             health.receive(msg.subject, msg.data)
 
         async def on_change(msg: Msg) -> None:
             with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError, AttributeError):
-                if msgspec.json.decode(msg.data).get("kind") == "mnp":
+                kind = msgspec.json.decode(msg.data).get("kind")
+                if kind == "mnp":
                     planner.forget()
+                elif kind in ("carrier", "rates"):
+                    planner.forget_registry()
 
         async def on_request(msg: Msg) -> None:
             await msg.respond(await answer(planner, msg.data))

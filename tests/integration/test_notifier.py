@@ -12,6 +12,7 @@ import msgspec
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from appliance.bus.batch_consumer import consume_batches
 from appliance.bus.consumer import consume
 from appliance.bus.streams import ensure_streams
 from appliance.config.schema import StoreSection
@@ -93,7 +94,10 @@ def event(tenant: str, kind: str, n: int) -> bytes:
     )
 
 
-async def test_final_outcomes_are_signed_posted_and_retried(setup: tuple[FullStore, NatsClient]) -> None:
+@pytest.mark.parametrize("batches", [False, True], ids=["consume", "consume_batches"])
+async def test_final_outcomes_are_signed_posted_and_retried(
+    setup: tuple[FullStore, NatsClient], batches: bool
+) -> None:
     store, nats = setup
     receiver = Receiver([500])
     async with receiver as url, httpx.AsyncClient() as http:
@@ -107,7 +111,16 @@ async def test_final_outcomes_are_signed_posted_and_retried(setup: tuple[FullSto
         notifier = Notifier(store, http)
         stopping = asyncio.Event()
         consumer = asyncio.create_task(
-            consume(
+            consume_batches(
+                nats,
+                stream="EVENTS",
+                durable="t-notifier",
+                subject="evt.>",
+                handler=notifier.enqueue,
+                stopping=stopping,
+            )
+            if batches  # what the notifier daemon uses
+            else consume(
                 js,
                 stream="EVENTS",
                 durable="t-notifier",

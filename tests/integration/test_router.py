@@ -16,8 +16,8 @@ from appliance.config.schema import Config, NatsSection, StoreSection
 from appliance.daemons import router
 from appliance.daemons.runtime import DaemonContext
 from appliance.services.hlr import HttpHlrProvider
-from appliance.services.route_planner import RoutePlanner
-from appliance.store import Carrier, CarrierKind, FullStore, RateRow, open_store
+from appliance.services.route_planner import RoutePlan, RoutePlanner
+from appliance.store import Carrier, CarrierKind, FullStore, MnpEntry, RateRow, open_store
 
 
 class Hlr:
@@ -113,6 +113,70 @@ async def test_hlr_answers_drive_the_route_and_failures_fall_back_to_the_plan(st
         assert provider.failures == 2
 
 
+def _chosen(plan: RoutePlan) -> str | None:
+    return plan.decision.chosen.carrier if plan.decision.chosen else None
+
+
+def _carrier(name: str, kind: CarrierKind) -> Carrier:
+    now = time.time()
+    return Carrier(
+        name=name,
+        kind=kind,
+        host="127.0.0.1",
+        port=2775,
+        system_id="h",
+        password="p",
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def test_a_cached_registry_is_read_again_when_forgotten_or_after_its_ttl(store: FullStore) -> None:
+    from appliance.domain.routing import CarrierHealth
+
+    up = CarrierHealth(binds_up=1, window_free=10)
+    clock = [1000.0]
+    planner = RoutePlanner(store, lambda _carrier: up, registry_ttl_s=10.0, clock=lambda: clock[0])
+    first = await planner.plan("+4528123456")
+    assert first.decision.chosen is not None and first.decision.chosen.carrier == "agg"
+    assert first.lookup.source == "numbering_plan"
+    await store.add_carrier(_carrier("cheap", "aggregator"))
+    await store.set_rate(RateRow(carrier="cheap", prefix="4528", mccmnc=None, price=0.01, currency="DKK"))
+    cached = await planner.plan("+4528123457")
+    assert cached.decision.chosen is not None and cached.decision.chosen.carrier == "agg"  # not re-read yet
+    planner.forget_registry()
+    fresh = await planner.plan("+4528123458")
+    assert fresh.decision.chosen is not None and fresh.decision.chosen.carrier == "cheap"
+    assert [c.carrier for c in fresh.decision.fallbacks] == ["agg"]
+    await store.set_rate(RateRow(carrier="cheap", prefix="4528", mccmnc=None, price=0.09, currency="DKK"))
+    clock[0] += 9.0
+    assert _chosen(await planner.plan("+4528123459")) == "cheap"
+    clock[0] += 1.0
+    assert _chosen(await planner.plan("+4528123460")) == "agg"
+    # an MNP table that was empty is asked again once its change is announced (forget)
+    await store.import_mnp([MnpEntry(number_or_prefix="4528", mccmnc="238-01", updated_at=clock[0])])
+    assert (await planner.plan("+4528123461")).lookup.source == "numbering_plan"
+    planner.forget()
+    moved = await planner.plan("+4528123462")
+    assert (moved.lookup.source, moved.lookup.mccmnc) == ("mnp_table", "238-01")
+    assert moved.decision.chosen is not None and moved.decision.chosen.carrier == "tdc"
+
+
+async def test_an_uncached_registry_sees_every_change_at_once(store: FullStore) -> None:
+    from appliance.domain.routing import CarrierHealth
+
+    up = CarrierHealth(binds_up=1, window_free=10)
+    planner = RoutePlanner(store, lambda _carrier: up)
+    assert _chosen(await planner.plan("+4528123456")) == "agg"
+    await store.add_carrier(_carrier("cheap", "aggregator"))
+    await store.set_rate(RateRow(carrier="cheap", prefix="4528", mccmnc=None, price=0.01, currency="DKK"))
+    await store.import_mnp([MnpEntry(number_or_prefix="4528", mccmnc="238-01", updated_at=time.time())])
+    plan = await planner.plan("+4528123457")
+    assert plan.lookup.source == "mnp_table"
+    assert plan.decision.chosen is not None and plan.decision.chosen.carrier == "tdc"
+    assert [c.carrier for c in plan.decision.fallbacks] == ["cheap", "agg"]
+
+
 async def test_route_requests_over_nats(store: FullStore, nats_server: str, tmp_path: Path) -> None:
     # the daemon opens its own connection to the fixture's SQLite file, as it would in hermesd
     config = Config(nats=NatsSection(url=nats_server), store=StoreSection(path=str(tmp_path / "h.db")))
@@ -137,6 +201,17 @@ async def test_route_requests_over_nats(store: FullStore, nats_server: str, tmp_
         assert bad["error"]["code"] == "invalid_number"
         garbage = msgspec.json.decode((await nats.request(router.ROUTE_SUBJECT, b"{nope", timeout=5)).data)
         assert garbage["error"]["code"] == "bad_request"
+        # a carrier added and announced by admin is routed to from the next request on
+        await store.add_carrier(_carrier("cheap", "aggregator"))
+        await store.set_rate(RateRow(carrier="cheap", prefix="4528", mccmnc=None, price=0.01, currency="DKK"))
+        await nats.publish("hermes.smpp.health.cheap", b'{"binds_up": 1, "window_free": 5}')
+        await nats.publish("hermes.registry.changed", b'{"kind": "carrier", "id": "cheap"}')
+        await nats.flush()
+        await asyncio.sleep(0.1)
+        reply = msgspec.json.decode(
+            (await nats.request(router.ROUTE_SUBJECT, b'{"to": "+4528123457"}', timeout=5)).data
+        )
+        assert (reply["chosen"], reply["fallbacks"]) == ("cheap", ["agg"])
     finally:
         await nats.close()
         ctx.stopping.set()

@@ -31,7 +31,7 @@ from appliance.domain.routing.mnp import (
     parse_mnp_csv,
 )
 from appliance.domain.routing.numbers import NumberInfo, NumberType, parse_number
-from appliance.domain.routing.rates import MatchKind, Rate, RateMatch, best_rates
+from appliance.domain.routing.rates import MatchKind, Rate, RateDeck, RateMatch, best_rates
 
 __all__ = [
     "ALTERNATIVE",
@@ -48,6 +48,7 @@ __all__ = [
     "NumberInfo",
     "NumberType",
     "Rate",
+    "RateDeck",
     "RateMatch",
     "RouteCandidate",
     "RouteDecision",

@@ -14,6 +14,8 @@ from typing import Final, Literal
 import msgspec
 import phonenumbers
 from phonenumbers import carrier as _carrier
+from phonenumbers.phonemetadata import REGION_CODE_FOR_NON_GEO_ENTITY, PhoneMetadata
+from phonenumbers.phonenumberutil import _number_type_helper
 
 from appliance.errors import InvalidInput
 
@@ -82,14 +84,36 @@ def parse_number(text: str, *, default_region: str | None = None, language: str 
     except phonenumbers.NumberParseException as exc:
         reason = _PARSE_ERRORS.get(exc.error_type, "not a phone number")
         raise InvalidInput("number", f"{text!r}: {reason}") from None
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidInput("number", f"{text!r} is not a valid number in its numbering plan")
     region = phonenumbers.region_code_for_number(number)
+    national = phonenumbers.national_significant_number(number)
+    kind = _valid_type(number, region, national)
+    if kind is None:
+        raise InvalidInput("number", f"{text!r} is not a valid number in its numbering plan")
     return NumberInfo(
         e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
         country_code=int(number.country_code or 0),
         region=region or None,
-        national_number=phonenumbers.national_significant_number(number),
-        number_type=_TYPES.get(phonenumbers.number_type(number), "unknown"),
+        national_number=national,
+        number_type=_TYPES.get(kind, "unknown"),
         original_carrier_name=_carrier.name_for_valid_number(number, language) or None,
     )
+
+
+def _valid_type(number: phonenumbers.PhoneNumber, region: str | None, national: str) -> int | None:
+    """`phonenumbers.number_type` of a number that `phonenumbers.is_valid_number` accepts, else None.
+
+    The same checks as `is_valid_number` (via `is_valid_number_for_region`), but matching the national
+    number against the type patterns once instead of twice: that match is most of `parse_number`'s time,
+    and the router parses every destination. tests/unit/routing/test_numbers.py holds it to the originals.
+    """
+    country_code = number.country_code
+    if region is None or country_code is None:
+        return None
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region.upper())
+    if metadata is None or (
+        region != REGION_CODE_FOR_NON_GEO_ENTITY
+        and country_code != phonenumbers.country_code_for_valid_region(region)
+    ):
+        return None
+    kind = _number_type_helper(national, metadata)
+    return None if kind == phonenumbers.PhoneNumberType.UNKNOWN else kind

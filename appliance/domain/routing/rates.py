@@ -9,11 +9,15 @@ of the same kind the longest matching prefix wins.
 Currency conversion is out of scope: prices are compared only within one currency. Pass `currency` to
 consider only rates in it; without it, matching rates in more than one currency are refused
 (`InvalidInput`) rather than compared as if they were the same money. Pure, no I/O.
+
+A router that prices many numbers against one deck keeps it as a `RateDeck`: indexed by prefix, so each
+number meets only the few rates whose prefix it starts with instead of the whole deck.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import itemgetter
 from typing import Literal, NamedTuple
 
 import msgspec
@@ -106,3 +110,38 @@ def best_rates(
         )
     matches = [RateMatch(carrier, rate.price, _describe(rate)) for carrier, (_, rate) in best.items()]
     return sorted(matches, key=lambda match: (match.price, match.carrier))
+
+
+class RateDeck:
+    """Every carrier's rates, indexed by prefix: `matching` gives what `best_rates` needs for one number.
+
+    `best_rates(e164, mccmnc, deck.matching(digits))` equals `best_rates(e164, mccmnc, deck.rates)`: a rate
+    whose prefix the number does not start with never applies, and the rest keep their deck order (which
+    decides ties).
+    """
+
+    __slots__ = ("_by_prefix", "_lengths", "first_currency", "rates")
+
+    def __init__(self, rates: Iterable[Rate]) -> None:
+        self.rates = list(rates)
+        self._by_prefix: dict[str, list[tuple[int, Rate]]] = {}
+        self.first_currency: dict[str, str] = {}
+        """Per carrier, the currency of its first rate in deck order."""
+        for index, rate in enumerate(self.rates):
+            self._by_prefix.setdefault(rate.prefix.removeprefix("+"), []).append((index, rate))
+            self.first_currency.setdefault(rate.carrier, rate.currency)
+        self._lengths = sorted({len(prefix) for prefix in self._by_prefix})
+
+    def __len__(self) -> int:
+        return len(self.rates)
+
+    def matching(self, digits: str) -> list[Rate]:
+        """The rates whose prefix the E.164 `digits` (no "+") start with, in deck order."""
+        groups = [
+            group
+            for length in self._lengths
+            if length <= len(digits) and (group := self._by_prefix.get(digits[:length])) is not None
+        ]
+        if len(groups) == 1:
+            return [rate for _, rate in groups[0]]
+        return [rate for _, rate in sorted((entry for group in groups for entry in group), key=itemgetter(0))]

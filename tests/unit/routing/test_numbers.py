@@ -1,10 +1,16 @@
-"""parse_number: E.164, country, region, type and allocated carrier; invalid numbers refused."""
+"""parse_number: E.164, country, region, type and allocated carrier; invalid numbers refused; the same
+answers as phonenumbers' public functions."""
 
 from __future__ import annotations
 
+import phonenumbers
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from phonenumbers import carrier
 
 from appliance.domain.routing import NumberInfo, parse_number
+from appliance.domain.routing.numbers import _TYPES
 from appliance.errors import InvalidInput
 
 
@@ -60,3 +66,65 @@ def test_invalid_numbers_are_refused(text: str, reason: str) -> None:
     with pytest.raises(InvalidInput, match=reason) as caught:
         parse_number(text)
     assert caught.value.field == "number"
+
+
+def _reference(text: str) -> NumberInfo | None:
+    """parse_number as phonenumbers' public functions say it (validity and type each matched once)."""
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    region = phonenumbers.region_code_for_number(number)
+    return NumberInfo(
+        e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+        country_code=int(number.country_code or 0),
+        region=region or None,
+        national_number=phonenumbers.national_significant_number(number),
+        number_type=_TYPES.get(phonenumbers.number_type(number), "unknown"),
+        original_carrier_name=carrier.name_for_valid_number(number, "en") or None,
+    )
+
+
+def _parsed(text: str) -> NumberInfo | None:
+    try:
+        return parse_number(text)
+    except InvalidInput:
+        return None
+
+
+def _examples() -> list[str]:
+    """An example number of every type of every region and non-geographic calling code, E.164."""
+    found = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in _TYPES:
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is not None:
+                found.append(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164))
+    for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS):
+        example = phonenumbers.example_number_for_non_geo_entity(code)
+        if example is not None:
+            found.append(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164))
+    return found
+
+
+def test_parse_number_agrees_with_phonenumbers_on_example_numbers_and_their_neighbours() -> None:
+    examples = _examples()
+    assert len(examples) > 1000
+    for text in examples:
+        assert _parsed(text) is not None, text
+        variants = [
+            text,
+            text[:-1],
+            text + "1",
+            text[:-1] + str((int(text[-1]) + 5) % 10),
+            text[:4] + text[5:],
+        ]
+        for variant in variants:
+            assert _parsed(variant) == _reference(variant), variant
+
+
+@given(st.text("0123456789", min_size=3, max_size=15))
+def test_parse_number_agrees_with_phonenumbers_on_any_digits(digits: str) -> None:
+    assert _parsed("+" + digits) == _reference("+" + digits)

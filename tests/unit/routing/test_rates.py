@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appliance.domain.routing import Rate, RateMatch, best_rates
+from appliance.domain.routing import Rate, RateDeck, RateMatch, best_rates
 from appliance.errors import InvalidInput
 
 DK = "+4520123456"
@@ -147,3 +147,61 @@ def test_each_carriers_pick_is_the_most_specific_applicable_rate(
         best = max(applicable, key=lambda r: (r.mccmnc is not None, len(r.prefix), -r.price))
         assert match.price == best.price
         assert match.kind == ("mccmnc" if best.mccmnc else "prefix")
+
+
+# ---- RateDeck --------------------------------------------------------------------------------------------
+
+
+def test_a_deck_hands_a_number_only_the_rates_whose_prefix_it_starts_with_in_deck_order() -> None:
+    rates = [
+        rate("b", "4520", 0.06),
+        rate("a", "", 0.09),
+        rate("a", "45", 0.08, currency="EUR"),
+        rate("c", "46", 0.01),
+        rate("b", "+45", 0.07),
+    ]
+    deck = RateDeck(rates)
+    assert len(deck) == 5
+    assert deck.matching("4520123456") == [rates[0], rates[1], rates[2], rates[4]]
+    assert deck.matching("4612") == [rates[1], rates[3]]
+    assert deck.matching("1") == [rates[1]]
+    assert deck.first_currency == {"b": "DKK", "a": "DKK", "c": "DKK"}
+    assert RateDeck([]).matching("4520123456") == []
+
+
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c"]),
+            st.text("4520", max_size=4),
+            st.sampled_from([None, "238-01", "238-02"]),
+            st.integers(1, 5),
+            st.sampled_from(["DKK", "EUR"]),
+            st.sampled_from([0.0, 10.0, 30.0]),
+            st.booleans(),
+        ),
+        max_size=25,
+    ),
+    number=st.text("4520", min_size=1, max_size=8),
+    network=st.sampled_from([None, "238-01", "238-02"]),
+    currency=st.sampled_from([None, "DKK"]),
+)
+def test_best_rates_over_a_decks_matching_rates_equals_best_rates_over_the_whole_deck(
+    rows: list[tuple[str, str, str | None, int, str, float, bool]],
+    number: str,
+    network: str | None,
+    currency: str | None,
+) -> None:
+    rates = [
+        rate(c, ("+" if plus else "") + p, price / 100, mccmnc=m, currency=cur, valid_from=valid)
+        for c, p, m, price, cur, valid, plus in rows
+    ]
+    deck = RateDeck(rates)
+
+    def outcome(given_rates: list[Rate]) -> list[RateMatch] | str:
+        try:
+            return best_rates("+" + number, network, given_rates, currency=currency, now=20.0)
+        except InvalidInput as exc:
+            return str(exc)
+
+    assert outcome(deck.matching(number)) == outcome(rates)

@@ -1,0 +1,159 @@
+"""Durable pull consumers that gather a trickle into batches cheaply: for daemons that need no speed
+per message, only little CPU per message (the notifier).
+
+`consumer.consume` fetches with nats-py's `PullSubscription.fetch`, which spends an asyncio task, a
+`wait_for` and a uuid on every message it returns, and when messages trickle in (a few per millisecond),
+each fetch returns a handful, so every handful also pays for a pull request and an ack. Here one long
+pull request (up to `batch` messages, for `wait_s`) stays open on the server; its messages arrive in a
+subscription callback that only appends them to a list. Once the first message is there, `linger_s`
+lets more join it, then the handler gets them all and the batch is acked with one ack for the last
+message (AckPolicy.ALL), as `consume` does. The price is up to `linger_s` of extra latency.
+
+The contract for handlers is the one of `consume`: return once the batch's effect is durable, be
+idempotent (a message may come again), and skip (log) a malformed message rather than raise. A handler
+that raises gets the same messages again (with any that arrived since) after a backoff, before anything
+newer is acked: with AckPolicy.ALL, acking a later message would also ack the failed ones, and they
+would never come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import msgspec
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from appliance.bus.consumer import BatchHandler
+from appliance.logs import get_logger
+
+log = get_logger("hermes.consumer")
+_STATUS = "Status"
+_HEARTBEAT = "100"
+_EXPIRED = "408"  # the pull request ran its time: ask again at once
+
+
+class _Inbox:
+    """What the server delivered for the open pull request, gathered by the subscription callback."""
+
+    def __init__(self) -> None:
+        self.messages: list[Msg] = []
+        self.open = 0
+        """How many messages the open pull request may still deliver (0: none open, ask again)."""
+        self.ended: str | None = None
+        """The status that ended the last pull request early (None when it ran its course or time)."""
+        self.arrived = asyncio.Event()
+
+    async def receive(self, msg: Msg) -> None:
+        status = msg.headers.get(_STATUS) if msg.headers else None
+        if status is None:
+            self.messages.append(msg)
+            self.open -= 1
+        elif status == _HEARTBEAT:
+            return
+        else:  # 408 expired, 404 nothing (no_wait), 409 conflict (e.g. too many waiting requests)
+            self.open = 0
+            self.ended = None if status == _EXPIRED else status
+        self.arrived.set()
+
+
+async def _ensure_consumer(nats: NatsClient, stream: str, config: ConsumerConfig) -> None:
+    """Create the durable consumer unless it exists (then its config is left as it is, like
+    `pull_subscribe` does)."""
+    js = nats.jetstream()
+    assert config.durable_name is not None
+    try:
+        await js.consumer_info(stream, config.durable_name)
+    except NotFoundError:
+        await js.add_consumer(stream, config=config)
+
+
+async def consume_batches(
+    nats: NatsClient,
+    *,
+    stream: str,
+    durable: str,
+    subject: str,
+    handler: BatchHandler,
+    stopping: asyncio.Event,
+    batch: int = 500,
+    wait_s: float = 0.5,
+    linger_s: float = 0.05,
+    ack_wait_s: float = 30.0,
+    api_prefix: str = "$JS.API",
+) -> None:
+    """Pull, gather, handle and ack batches until `stopping` is set."""
+    config = ConsumerConfig(
+        name=durable,
+        durable_name=durable,
+        ack_policy=AckPolicy.ALL,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=ack_wait_s,
+        max_ack_pending=batch * 4,
+        filter_subject=subject,
+    )
+    await _ensure_consumer(nats, stream, config)
+    inbox = _Inbox()
+    reply = nats.new_inbox()
+    subscription = await nats.subscribe(reply, cb=inbox.receive)
+    pull_subject = f"{api_prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
+    pull = msgspec.json.encode({"batch": batch, "expires": int(wait_s * 1e9)})
+    delay = 0.1
+    waker = asyncio.create_task(_wake_on_stop(stopping, inbox))
+    try:
+        while not stopping.is_set():
+            if inbox.open <= 0:
+                inbox.open, inbox.ended = batch, None
+                await nats.publish(pull_subject, pull, reply=reply)
+            if not inbox.messages:
+                inbox.arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait_s + 1.0):
+                        await inbox.arrived.wait()
+                if not inbox.messages:
+                    if not inbox.arrived.is_set():
+                        inbox.open = 0  # no answer at all (reconnected?): the request is lost
+                    if inbox.ended is not None:
+                        log.warning(
+                            "pull request refused; asking again",
+                            action="consumer.pull_refused",
+                            durable=durable,
+                            status=inbox.ended,
+                        )
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, 5.0)
+                    continue
+            if linger_s > 0 and len(inbox.messages) < batch:
+                await asyncio.sleep(linger_s)
+            messages, inbox.messages = inbox.messages, []
+            try:
+                await handler(messages)
+            except Exception as exc:
+                log.error(
+                    "batch handler failed; it will be tried again",
+                    action="consumer.handler_failed",
+                    durable=durable,
+                    count=len(messages),
+                    error=str(exc) or type(exc).__name__,
+                )
+                inbox.messages = messages + inbox.messages  # kept: acking a later one would ack these
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.1
+            await messages[-1].ack()
+    finally:
+        waker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waker
+        with contextlib.suppress(Exception):
+            await subscription.unsubscribe()
+
+
+async def _wake_on_stop(stopping: asyncio.Event, inbox: _Inbox) -> None:
+    """End a wait for messages as soon as the daemon stops, not when the pull request expires."""
+    await stopping.wait()
+    inbox.arrived.set()
