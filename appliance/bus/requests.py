@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Sequence
 from typing import Final
 
 import msgspec
@@ -87,17 +88,27 @@ class Requests:
 
     async def publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> int:
         """Publish to a stream; the stored sequence. `PublishRefused` if JetStream said no."""
-        reply = await self.request(subject, payload, headers)
-        if reply.headers and reply.headers.get("Status") == "503":
-            raise PublishRefused(f"no stream takes {subject} (no responders)", None)
+        return _stored(subject, await self.request(subject, payload, headers))
+
+    async def publish_all(self, publishes: Sequence[tuple[str, bytes, dict[str, str]]]) -> None:
+        """Publish several to streams, all sent before any ack is awaited (one flush, no task per
+        publish); returns once every one is stored, else raises the first `PublishRefused`."""
+        if self._subscription is None:
+            await self.start()
+        waiting: list[tuple[str, str, asyncio.Future[Msg]]] = []
+        loop = asyncio.get_running_loop()
         try:
-            ack = _ACK.decode(reply.data)
-        except msgspec.DecodeError as exc:
-            raise PublishRefused(f"unreadable JetStream ack: {reply.data[:100]!r}", None) from exc
-        if ack.error is not None or ack.seq is None:
-            code = ack.error.err_code if ack.error else None
-            raise PublishRefused(f"JetStream refused {subject}: {ack.error}", code)
-        return ack.seq
+            for subject, payload, headers in publishes:
+                token = str(next(self._counter))
+                future: asyncio.Future[Msg] = loop.create_future()
+                self._pending[token] = future
+                waiting.append((token, subject, future))
+                await self._nats.publish(subject, payload, reply=self._prefix + token, headers=headers)
+            for _, subject, future in waiting:
+                _stored(subject, await future)
+        finally:
+            for token, _, _ in waiting:
+                self._pending.pop(token, None)
 
     async def direct_get(self, stream: str, subject: str) -> Msg | None:
         """The last message on `subject` (a direct get: any replica answers), or None."""
@@ -107,3 +118,17 @@ class Requests:
                 return None
             raise BusError(f"direct get of {subject} failed: {reply.headers}")
         return reply
+
+
+def _stored(subject: str, reply: Msg) -> int:
+    """The stream sequence a publish's reply reports; `PublishRefused` if JetStream said no."""
+    if reply.headers and reply.headers.get("Status") == "503":
+        raise PublishRefused(f"no stream takes {subject} (no responders)", None)
+    try:
+        ack = _ACK.decode(reply.data)
+    except msgspec.DecodeError as exc:
+        raise PublishRefused(f"unreadable JetStream ack: {reply.data[:100]!r}", None) from exc
+    if ack.error is not None or ack.seq is None:
+        code = ack.error.err_code if ack.error else None
+        raise PublishRefused(f"JetStream refused {subject}: {ack.error}", code)
+    return ack.seq

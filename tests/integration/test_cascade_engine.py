@@ -28,7 +28,8 @@ from appliance.bus.cascade_state import StateBucket
 from appliance.bus.requests import Requests
 from appliance.bus.streams import accepted_subject, ensure_streams, event_subject
 from appliance.daemons.cascade import Engine, Inputs
-from appliance.daemons.cascade.engine import ROUTE_SUBJECT
+from appliance.daemons.cascade.engine import ROUTE_SUBJECT, RouterUnavailable
+from appliance.domain.cascade import Start
 from appliance.domain.events import FINAL_KINDS, Event
 from appliance.domain.message import ChannelTarget, Message, new_message_id
 from tests.conftest import free_port
@@ -488,3 +489,57 @@ async def test_a_dead_letter_replayed_with_its_attempt_base_runs_again_with_new_
     await world.client.jetstream().publish(accepted_subject(TENANT), msgspec.json.encode(replay))
     await asyncio.sleep(1.0)
     assert len(world.final(message.id)) == 2 and (message.id, 3) not in world.dispatches
+
+
+async def test_a_redelivered_accept_publishes_its_outbox_again_and_starts_nothing_new(
+    world: World, worker: Worker
+) -> None:
+    # Silent executors: the message stays where its first step left it, so the step's input is the last.
+    message = await world.send(("email", "a@b.test", 30))
+    await world.wait_for(lambda: kinds(world.of(message.id)) == ["dispatched"])
+    engine = worker.engine
+    assert engine is not None
+    # the accepted input again (a worker died before its ack): its create fails, the record is read,
+    # and the same commands go out again under the same ids (JetStream drops them as duplicates)
+    await engine.apply(message.id, "accepted:0", Start(), message)
+    assert engine.counters.republished == 1 and engine.counters.conflicts == 0
+    # the same message accepted again under another input (a retried publish): started already
+    await engine.apply(message.id, "accepted:other", Start(), message)
+    assert engine.counters.ignored == 1
+    await asyncio.sleep(0.5)
+    assert len({e.id for e in world.of(message.id)}) == 1  # the core subscriber saw the copy too
+    assert world.dispatches[(message.id, 1)] == 1  # the stream did not take it
+
+
+async def test_a_message_finished_within_its_first_step_leaves_no_timer(world: World, worker: Worker) -> None:
+    message = await world.send(("sms", "+4528123450", 10))  # no route, and no other channel
+    await world.wait_for(lambda: bool(world.final(message.id)))
+    assert kinds(world.of(message.id)) == ["channel_failed", "dead_lettered"]
+    assert world.client is not None
+    info = await world.client.jetstream().stream_info("TIMERS")
+    assert info.state.last_seq == 0  # its channel's timer was left behind within the step: never published
+
+
+async def test_without_a_router_the_input_is_handed_back_and_nothing_is_written(server: Server) -> None:
+    client = await connect(server.url)
+    try:
+        js = client.jetstream()
+        await ensure_streams(js)
+        requests = Requests(client)
+        await requests.start()
+        states = await StateBucket.open(js, requests)
+        engine = Engine(client, requests, states, default_timeouts={}, route_timeout_s=5)
+        message = Message(
+            id=new_message_id(),
+            tenant_id=TENANT,
+            origin="rest",
+            channels=(ChannelTarget(channel="sms", to="+4528123456", timeout_s=10),),
+            created_at=time.time(),
+            body="hello",
+        )
+        with pytest.raises(RouterUnavailable, match="no responders"):
+            await engine.apply(message.id, "accepted:0", Start(), message)
+        assert await states.get(message.id) is None
+        await requests.close()
+    finally:
+        await client.close()

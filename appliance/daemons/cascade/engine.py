@@ -5,6 +5,11 @@ the machine says so (feeding the answer back in the same step), write the new re
 compare-and-set, then carry out the commands (dispatches, timers, events: every publish with a
 deterministic `Nats-Msg-Id`), and only then let the caller ack the input.
 
+Round trips are what a step costs, so: an accepted message skips the read (its record is created with
+"expected revision 0", and only a create that fails reads); a step's publishes all go out before any ack
+is awaited; and a timer the step has already left behind (its channel failed, or the message finished,
+within the step) is not published, since it could only fire to be ignored.
+
 The record keeps the step's input id and commands (the outbox). If the worker dies after the write but
 before the publishes are acknowledged, the input comes back (it was never acked), is recognised as the
 record's last input, and the outbox is published again; copies that did get out are dropped by
@@ -147,8 +152,14 @@ class Engine:
         self, key: str, input_id: str, event: CascadeEvent, accepted: Message | None, not_before: float
     ) -> None:
         self.counters.steps += 1
+        # An accepted message is almost always new: try to create its record without reading first (a
+        # create expects revision 0); one that exists makes the create fail, and the loop reads it.
+        optimistic = isinstance(event, Start)
         for _ in range(_MAX_CONFLICTS):
-            found = await self._states.get(key)
+            if optimistic:
+                found = None
+            else:
+                found = await self._states.get(key)
             record = _RECORD_DECODER.decode(found[0]) if found else None
             revision = found[1] if found else 0
             if record is not None and record.last_input == input_id:
@@ -177,6 +188,7 @@ class Engine:
                 return
             new_state, commands = await self._resolve_routes(machine, step.state, list(step.commands), now)
             finished = new_state.terminal
+            commands = _without_stale_timers(new_state, commands)
             stored = Record(message, new_state, input_id, tuple(commands))
             try:
                 await self._states.write(
@@ -186,7 +198,10 @@ class Engine:
                     ttl_s=self._finished_ttl_s if finished else None,
                 )
             except StateConflict:
-                self.counters.conflicts += 1
+                if optimistic:
+                    optimistic = False  # there is a record after all: read it and decide again
+                else:
+                    self.counters.conflicts += 1
                 continue
             self.counters.transitions += 1
             await self._carry_out(message, commands)
@@ -215,11 +230,12 @@ class Engine:
 
     async def _ask_router(self, to: str) -> dict[str, Any]:
         try:
-            reply = await self._nats.request(
-                ROUTE_SUBJECT, _JSON.encode({"to": to}), timeout=self._route_timeout_s
-            )
+            async with asyncio.timeout(self._route_timeout_s):
+                reply = await self._requests.request(ROUTE_SUBJECT, _JSON.encode({"to": to}))
         except (NatsTimeoutError, NoRespondersError, TimeoutError) as exc:
             raise RouterUnavailable(f"the router did not answer: {exc!r}") from exc
+        if not reply.data and reply.headers and reply.headers.get("Status") == "503":
+            raise RouterUnavailable("the router did not answer: no responders")
         try:
             plan = msgspec.json.decode(reply.data)
         except msgspec.DecodeError:
@@ -228,13 +244,18 @@ class Engine:
 
     # -- carrying out commands
     async def _carry_out(self, message: Message, commands: tuple[Command, ...] | list[Command]) -> None:
-        publishes = [self._publish_command(message, command) for command in commands]
-        results = await asyncio.gather(*publishes, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise BusError(f"cascade command not stored: {result!r}") from result
+        publishes = [p for command in commands if (p := self._command_publish(message, command)) is not None]
+        if not publishes:
+            return
+        try:
+            await self._requests.publish_all(publishes)
+        except Exception as exc:
+            raise BusError(f"cascade command not stored: {exc!r}") from exc
 
-    async def _publish_command(self, message: Message, command: Command) -> None:
+    def _command_publish(
+        self, message: Message, command: Command
+    ) -> tuple[str, bytes, dict[str, str]] | None:
+        """What carrying out `command` publishes (subject, body, headers), or None for nothing."""
         if isinstance(command, Emit):
             event = Event(
                 kind=command.kind,
@@ -245,25 +266,26 @@ class Engine:
                 state=command.state,
                 data=command.data,
             )
-            await self._publish(event_subject(message.tenant_id, command.kind), _JSON.encode(event), event.id)
-        elif isinstance(command, Dispatch):
+            return (
+                event_subject(message.tenant_id, command.kind),
+                _JSON.encode(event),
+                {"Nats-Msg-Id": event.id},
+            )
+        if isinstance(command, Dispatch):
             subject, payload = dispatch_payload(message, command)
-            await self._publish(subject, payload, f"{message.id}:{command.attempt}:dispatch")
-        elif isinstance(command, StartTimer):
+            return subject, payload, {"Nats-Msg-Id": f"{message.id}:{command.attempt}:dispatch"}
+        if isinstance(command, StartTimer):
             timer = Timer(
                 message_id=message.id, tenant_id=message.tenant_id, attempt=command.attempt, due=command.due
             )
-            await self._publish(
-                timer_subject(message.tenant_id), _JSON.encode(timer), f"{message.id}:{command.attempt}:timer"
-            )
-        elif isinstance(command, Finish):
+            msg_id = f"{message.id}:{command.attempt}:timer"
+            return timer_subject(message.tenant_id), _JSON.encode(timer), {"Nats-Msg-Id": msg_id}
+        if isinstance(command, Finish):
             log.debug(
                 "message finished", action="cascade.finished", message_id=message.id, outcome=command.outcome
             )
-        # RequestRoute never reaches here: it is resolved within the step
-
-    async def _publish(self, subject: str, payload: bytes, msg_id: str) -> None:
-        await self._requests.publish(subject, payload, {"Nats-Msg-Id": msg_id})
+        # Finish publishes nothing; RequestRoute never reaches here: it is resolved within the step
+        return None
 
     # -- one input at a time per message within this worker (workers between them use compare-and-set)
     def _acquire(self, key: str) -> asyncio.Lock:
@@ -279,6 +301,17 @@ class Engine:
             del self._locks[key]
         else:
             self._locks[key] = (lock, users - 1)
+
+
+def _without_stale_timers(state: CascadeState, commands: list[Command]) -> list[Command]:
+    """The step's commands less the timers it has already left behind (a channel that failed, or the whole
+    message finished, within the same step): such a timer would only fire later to be ignored, for the
+    price of a publish now and a step then. The current channel's timer always stays."""
+    return [
+        c
+        for c in commands
+        if not isinstance(c, StartTimer) or (not state.terminal and c.attempt == state.channel_attempt)
+    ]
 
 
 def dispatch_payload(message: Message, command: Dispatch) -> tuple[str, bytes]:
