@@ -1,25 +1,28 @@
-"""Durable pull consumers that gather a trickle into batches cheaply: for daemons that need no speed
-per message, only little CPU per message (the notifier).
+"""Durable pull consumers with batches: the shape the bus-driven daemons that project events use
+(the recorder, the notifier).
 
-`consumer.consume` fetches with nats-py's `PullSubscription.fetch`, which spends an asyncio task, a
-`wait_for` and a uuid on every message it returns, and when messages trickle in (a few per millisecond),
-each fetch returns a handful, so every handful also pays for a pull request and an ack. Here one long
-pull request (up to `batch` messages, for `wait_s`) stays open on the server; its messages arrive in a
-subscription callback that only appends them to a list. Once the first message is there, `linger_s`
-lets more join it, then the handler gets them all and the batch is acked with one ack for the last
-message (AckPolicy.ALL), as `consume` does. The price is up to `linger_s` of extra latency.
+A handler gets a batch of messages and returns once their effect is durable; only then is the batch
+acked, with one ack for the last message (AckPolicy.ALL acknowledges everything before it too: one
+round trip per batch instead of one per message).
 
-The contract for handlers is the one of `consume`: return once the batch's effect is durable, be
-idempotent (a message may come again), and skip (log) a malformed message rather than raise. A handler
-that raises gets the same messages again (with any that arrived since) after a backoff, before anything
-newer is acked: with AckPolicy.ALL, acking a later message would also ack the failed ones, and they
-would never come back.
+Why not nats-py's `PullSubscription.fetch`: it spends an asyncio task, a `wait_for` and a uuid on
+every message it returns, and when messages trickle in (a few per millisecond) each fetch returns a
+handful, so every handful also pays for a pull request and an ack. Here one long pull request (up to
+`batch` messages, for `wait_s`) stays open on the server; its messages arrive in a subscription
+callback that only appends them to a list. Once the first message is there, `linger_s` lets more join
+it, then the handler gets them all. The price is up to `linger_s` of extra latency.
+
+Handlers must be idempotent (a message may come again) and skip (log) a malformed message rather
+than raise. A handler that raises gets the same messages again (with any that arrived since) after a
+backoff, before anything newer is acked: with AckPolicy.ALL, acking a later message would also ack
+the failed ones, and they would never come back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 import msgspec
 from nats.aio.client import Client as NatsClient
@@ -27,9 +30,9 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from appliance.bus.consumer import BatchHandler
 from appliance.logs import get_logger
 
+BatchHandler = Callable[[list[Msg]], Awaitable[None]]
 log = get_logger("hermes.consumer")
 _STATUS = "Status"
 _HEARTBEAT = "100"

@@ -14,8 +14,8 @@ from typing import Any
 import msgspec
 from nats.aio.msg import Msg
 
+from appliance.bus.batch_consumer import consume_batches
 from appliance.bus.connection import close_bus, connect
-from appliance.bus.consumer import consume
 from appliance.daemons.runtime import DaemonContext
 from appliance.domain.events import EVENT_DECODER, Event
 from appliance.domain.trace import attempt_of, event_cost
@@ -118,8 +118,8 @@ async def serve(ctx: DaemonContext) -> None:
         async def handle(batch: list[Msg]) -> None:
             await record_batch(store, batch)
 
-        await consume(
-            nats.jetstream(),
+        await consume_batches(
+            nats,
             stream="EVENTS",
             durable="recorder",
             subject="evt.>",

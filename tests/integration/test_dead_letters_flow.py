@@ -18,7 +18,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js.client import JetStreamContext
 from typer.testing import CliRunner
 
-from appliance.bus.consumer import consume
+from appliance.bus.batch_consumer import consume_batches
 from appliance.bus.replay import replay_msg_id, republish_accepted
 from appliance.bus.streams import ensure_streams, event_subject
 from appliance.config.schema import TiersSection
@@ -127,8 +127,8 @@ async def node(store: FullStore, nats_server: str) -> AsyncIterator[Node]:
         await record_batch(store, batch)
 
     recorder = asyncio.create_task(
-        consume(
-            js,
+        consume_batches(
+            nats,
             stream="EVENTS",
             durable="recorder",
             subject="evt.>",

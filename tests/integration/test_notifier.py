@@ -13,7 +13,6 @@ import pytest
 from nats.aio.client import Client as NatsClient
 
 from appliance.bus.batch_consumer import consume_batches
-from appliance.bus.consumer import consume
 from appliance.bus.streams import ensure_streams
 from appliance.config.schema import StoreSection
 from appliance.daemons.notifier import Notifier
@@ -94,10 +93,7 @@ def event(tenant: str, kind: str, n: int) -> bytes:
     )
 
 
-@pytest.mark.parametrize("batches", [False, True], ids=["consume", "consume_batches"])
-async def test_final_outcomes_are_signed_posted_and_retried(
-    setup: tuple[FullStore, NatsClient], batches: bool
-) -> None:
+async def test_final_outcomes_are_signed_posted_and_retried(setup: tuple[FullStore, NatsClient]) -> None:
     store, nats = setup
     receiver = Receiver([500])
     async with receiver as url, httpx.AsyncClient() as http:
@@ -113,15 +109,6 @@ async def test_final_outcomes_are_signed_posted_and_retried(
         consumer = asyncio.create_task(
             consume_batches(
                 nats,
-                stream="EVENTS",
-                durable="t-notifier",
-                subject="evt.>",
-                handler=notifier.enqueue,
-                stopping=stopping,
-            )
-            if batches  # what the notifier daemon uses
-            else consume(
-                js,
                 stream="EVENTS",
                 durable="t-notifier",
                 subject="evt.>",
