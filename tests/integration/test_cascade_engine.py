@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +55,23 @@ class Server:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        """Start it and wait until it accepts connections (or say why it did not)."""
+        log = self.store_dir.parent / "nats-server.log"
+        with log.open("ab") as stderr:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)],
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nats-server exited: {log.read_text(errors='replace')[-2000:]}")
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"nats-server did not listen on {self.port} within 15 s")
 
     def kill(self) -> None:
         assert self.process is not None
@@ -82,15 +95,20 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 
 async def connect(url: str) -> NatsClient:
-    client = NatsClient()
+    """A client that reconnects forever once connected (the kill tests need it), but whose first
+    connect is bounded: nats-py would otherwise retry an unreachable server without end."""
     deadline = time.monotonic() + 10
     while True:
+        client = NatsClient()
         try:
-            await client.connect(
-                servers=[url], connect_timeout=1, max_reconnect_attempts=-1, reconnect_time_wait=1
-            )
+            async with asyncio.timeout(5):
+                await client.connect(
+                    servers=[url], connect_timeout=1, max_reconnect_attempts=-1, reconnect_time_wait=1
+                )
             return client
         except Exception:
+            with contextlib.suppress(Exception):
+                await client.close()
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.1)
@@ -210,11 +228,9 @@ class World:
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await _bounded(asyncio.gather(*self._tasks, return_exceptions=True))
         if self.client is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(10):
-                    await self.client.close()
+            await _bounded(self.client.close())
 
 
 class Worker:
@@ -249,12 +265,19 @@ class Worker:
                 for task in asyncio.all_tasks():
                     task.print_stack(limit=8, file=sys.stderr)
                 self.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self.task
+                await _bounded(self.task)
         if self.client is not None:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(10):
-                    await self.client.close()
+            await _bounded(self.client.close())
+
+
+async def _bounded(work: Awaitable[Any], timeout_s: float = 10.0) -> None:
+    """Await teardown work for at most `timeout_s`, even if it swallows cancellation (nats-py's close
+    can), so a stuck teardown fails this test's timing instead of hanging the suite."""
+    task = asyncio.ensure_future(work)
+    _, pending = await asyncio.wait([task], timeout=timeout_s)
+    if pending:
+        task.print_stack(limit=12, file=sys.stderr)
+        task.cancel()
 
 
 @pytest.fixture
