@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,8 @@ def machine() -> str:
 
 
 class Appliance:
-    def __init__(self, *, durability: str = "process", rest_workers: int = 1) -> None:
+    def __init__(self, *, durability: str = "process", rest_workers: int = 1, extra_toml: str = "") -> None:
+        """`extra_toml`: more sections for the config (e.g. `[gateway.smpp]`, `[simulator]`)."""
         self.root = Path(tempfile.mkdtemp(prefix="hermes-bench-"))
         self.rest_port = free_port()
         self.nats_port = free_port()
@@ -44,7 +46,7 @@ class Appliance:
             f'[nats]\nlisten = "127.0.0.1:{self.nats_port}"\n'
             f'[admin]\nsocket = "{self.root / "admin.sock"}"\n'
             f'[gateway]\ndurability = "{durability}"\n'
-            f'[gateway.rest]\nlisten = "127.0.0.1:{self.rest_port}"\nworkers = {rest_workers}\n'
+            f'[gateway.rest]\nlisten = "127.0.0.1:{self.rest_port}"\nworkers = {rest_workers}\n' + extra_toml
         )
         self.log = (self.root / "hermesd.log").open("wb")
         self.process = subprocess.Popen(
@@ -58,24 +60,29 @@ class Appliance:
             capture_output=True,
             text=True,
             timeout=60,
+            stdin=subprocess.DEVNULL,
         )
         if result.returncode not in (0, 8):
             raise RuntimeError(f"hermesctl {' '.join(args)}: {result.stderr.strip()}")
         return json.loads(result.stdout)
 
     def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + 60
+        self.wait_until(lambda: bool(self.ctl("status").get("healthy")), "healthy")
+
+    def wait_until(self, ready: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:
+        """Poll `ready` (hermesctl calls, say) until it holds; fail if hermesd exits or time runs out."""
+        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"hermesd exited: {(self.root / 'hermesd.log').read_text()[-2000:]}")
             if (self.root / "admin.sock").exists():
                 try:
-                    if self.ctl("status").get("healthy"):
+                    if ready():
                         return
-                except (RuntimeError, json.JSONDecodeError):
+                except (RuntimeError, json.JSONDecodeError, KeyError, TypeError):
                     pass
             time.sleep(0.3)
-        raise RuntimeError("hermesd did not become healthy")
+        raise RuntimeError(f"hermesd: not {what} within {timeout_s:.0f} s")
 
     def unlimited_tenant(self, name: str) -> str:
         created = self.ctl("tenant", "add", name, "--tier", "enterprise", "--email", f"bench@{name}.test")

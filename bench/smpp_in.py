@@ -22,7 +22,6 @@ import asyncio
 import json
 import multiprocessing
 import re
-import signal
 import struct
 import subprocess
 import sys
@@ -36,68 +35,28 @@ import smpplib.smpp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _appliance import BIN, free_port, machine
+from _appliance import Appliance, free_port, machine
 
 _HEADER = struct.Struct(">IIII")
 _RECEIPT_ID = re.compile(rb"id:(\S+) ")
 SYSTEM_ID, PASSWORD = "bench", "benchpw"
 
 
-class Node:
-    """hermesd with the simulator carrier and the SMPP server, in a temp dir."""
-
-    def __init__(self, *, dlr_delay_ms: float, workers: int) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="hermes-bench-smpp-"))
-        self.smpp_port, self.smsc_port = free_port(), free_port()
-        self.config = self.root / "hermes.toml"
-        self.config.write_text(
-            f'[appliance]\ndata_dir = "{self.root / "var"}"\nlog_format = "json"\nlog_level = "warning"\n'
-            f'[nats]\nlisten = "127.0.0.1:{free_port()}"\n'
-            f'[admin]\nsocket = "{self.root / "admin.sock"}"\n'
-            f'[gateway.rest]\nlisten = "127.0.0.1:{free_port()}"\nworkers = {workers}\n'
-            f'[gateway.smpp]\nenabled = true\nlisten = "127.0.0.1:{self.smpp_port}"\n'
-            f'[simulator]\nsmsc_listen = "127.0.0.1:{self.smsc_port}"\ndlr_delay_ms = {dlr_delay_ms}\n'
-        )
-        self.log = (self.root / "hermesd.log").open("wb")
-        self.process = subprocess.Popen(
-            [str(BIN / "hermesd"), "--config", str(self.config)], stdout=self.log, stderr=self.log
-        )
-        self._wait(lambda: bool(self.ctl("status").get("healthy")), "healthy")
-        self._wait(
-            lambda: any((c.get("health") or {}).get("binds_up", 0) > 0 for c in self.ctl("carrier", "list")),
-            "the simulator carrier bound",
-        )
-
-    def ctl(self, *args: str) -> Any:
-        result = subprocess.run(
-            [str(BIN / "hermesctl"), "--config", str(self.config), *args, "--json"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
-        if result.returncode not in (0, 8):
-            raise RuntimeError(f"hermesctl {' '.join(args)}: {result.stderr.strip()}")
-        return json.loads(result.stdout)
-
-    def _wait(self, ready: Any, what: str) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"hermesd exited: {(self.root / 'hermesd.log').read_text()[-2000:]}")
-            if (self.root / "admin.sock").exists():
-                try:
-                    if ready():
-                        return
-                except (RuntimeError, json.JSONDecodeError, KeyError, TypeError):
-                    pass
-            time.sleep(0.3)
-        raise RuntimeError(f"hermesd: not {what} within 60 s")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(60)
-        self.log.close()
+def start_node(*, dlr_delay_ms: float, workers: int) -> tuple[Appliance, int]:
+    """hermesd with the simulator carrier and the SMPP server; returns it and the SMPP port."""
+    smpp_port = free_port()
+    node = Appliance(
+        rest_workers=workers,
+        extra_toml=(
+            f'[gateway.smpp]\nenabled = true\nlisten = "127.0.0.1:{smpp_port}"\n'
+            f'[simulator]\nsmsc_listen = "127.0.0.1:{free_port()}"\ndlr_delay_ms = {dlr_delay_ms}\n'
+        ),
+    )
+    node.wait_until(
+        lambda: any((c.get("health") or {}).get("binds_up", 0) > 0 for c in node.ctl("carrier", "list")),
+        "the simulator carrier bound",
+    )
+    return node, smpp_port
 
 
 class _Client(asyncio.Protocol):
@@ -333,23 +292,12 @@ def main() -> None:
             server.terminate()
             server.wait(10)
         return
-    node = Node(dlr_delay_ms=args.dlr_delay_ms, workers=args.workers)
+    node, smpp_port = start_node(dlr_delay_ms=args.dlr_delay_ms, workers=args.workers)
     try:
-        node.ctl("tenant", "add", "bench", "--tier", "enterprise", "--email", "bench@bench.test")
-        node.ctl(
-            "tenant",
-            "edit",
-            "bench",
-            "--rate-limit",
-            "unlimited",
-            "--burst",
-            "unlimited",
-            "--quota",
-            "unlimited",
-        )
+        node.unlimited_tenant("bench")
         node.ctl("tenant", "smpp", "add", "bench", "--system-id", SYSTEM_ID, "--password", PASSWORD)
         per_bind = args.messages // args.binds
-        jobs = [(node.smpp_port, per_bind, args.window, i, args.dlr_wait) for i in range(args.binds)]
+        jobs = [(smpp_port, per_bind, args.window, i, args.dlr_wait) for i in range(args.binds)]
         with multiprocessing.get_context("spawn").Pool(args.binds) as pool:
             results = pool.map(_client_process, jobs)
     finally:
