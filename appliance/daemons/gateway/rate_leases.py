@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from appliance.bus.rate_bucket import SharedBuckets
 from appliance.domain.pipeline import RateLimiter, Rejection, share
 from appliance.domain.pipeline.rate_lease import chunk_for
-from appliance.domain.pipeline.rate_limit import NEVER
+from appliance.domain.pipeline.rate_limit import rate_rejection
 from appliance.errors import BusError
 from appliance.logs import get_logger
 from appliance.store import Tenant
@@ -76,7 +76,7 @@ class RateLeases:
                 self._warn(tenant.id, exc)
                 return self._local_share(tenant.id, rate, burst, n)
             if grant.granted == 0:
-                return _limited(rate, burst, n, grant.wait_s)
+                return rate_rejection(rate, burst, n, grant.wait_s)
             self._allowances[tenant.id] = _Allowance(
                 grant.granted - n, (rate, burst), self._monotonic() + _LEASE_S
             )
@@ -108,25 +108,3 @@ class RateLeases:
                 tenant_id=tenant_id,
                 error=str(exc),
             )
-
-
-def _limited(rate: float, burst: float, n: int, wait_s: float) -> Rejection:
-    """The 429 `RateLimiter.check` answers, for a refusal of the shared bucket."""
-    details: dict[str, object] = {"rate_per_s": rate, "burst": burst, "requested": n}
-    if wait_s == NEVER:
-        return Rejection(
-            429,
-            "exceeds_burst",
-            f"A request of {n} messages exceeds the burst of {burst:g}; split it into smaller requests.",
-            "L3",
-            details,
-        )
-    retry_after = max(1, math.ceil(wait_s - 1e-9))
-    return Rejection(
-        429,
-        "rate_limited",
-        f"Rate limit of {rate:g}/s (burst {burst:g}) exceeded; retry in {retry_after} s.",
-        "L3",
-        {**details, "retry_after_s": retry_after},
-        retry_after_s=float(retry_after),
-    )

@@ -106,24 +106,7 @@ class RateLimiter:
         wait = bucket.take(now, n)
         if wait == 0.0:
             return None
-        details: dict[str, object] = {"rate_per_s": rate, "burst": burst, "requested": n}
-        if wait == NEVER:
-            return Rejection(
-                429,
-                "exceeds_burst",
-                f"A request of {n} messages exceeds the burst of {burst:g}; split it into smaller requests.",
-                "L3",
-                details,
-            )
-        retry_after = max(1, math.ceil(wait - _EPSILON))
-        return Rejection(
-            429,
-            "rate_limited",
-            f"Rate limit of {rate:g}/s (burst {burst:g}) exceeded; retry in {retry_after} s.",
-            "L3",
-            {**details, "retry_after_s": retry_after},
-            retry_after_s=float(retry_after),
-        )
+        return rate_rejection(rate, burst, n, wait)
 
     def evict_idle(self, now: float, *, limit: int | None = None) -> int:
         """Forget up to `limit` (default: all) buckets that are idle and full; returns how many."""
@@ -149,6 +132,28 @@ class RateLimiter:
         self._buckets[tenant_id] = bucket
         self._buckets.move_to_end(tenant_id)
         return bucket
+
+
+def rate_rejection(rate: float, burst: float, n: int, wait_s: float) -> Rejection:
+    """The 429 for a take of `n` tokens that must wait `wait_s` (NEVER: more than the burst)."""
+    details: dict[str, object] = {"rate_per_s": rate, "burst": burst, "requested": n}
+    if wait_s == NEVER:
+        return Rejection(
+            429,
+            "exceeds_burst",
+            f"A request of {n} messages exceeds the burst of {burst:g}; split it into smaller requests.",
+            "L3",
+            details,
+        )
+    retry_after = max(1, math.ceil(wait_s - _EPSILON))
+    return Rejection(
+        429,
+        "rate_limited",
+        f"Rate limit of {rate:g}/s (burst {burst:g}) exceeded; retry in {retry_after} s.",
+        "L3",
+        {**details, "retry_after_s": retry_after},
+        retry_after_s=float(retry_after),
+    )
 
 
 def share(rate: float, burst: float, workers: int) -> tuple[float, float]:
