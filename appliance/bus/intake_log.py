@@ -41,12 +41,12 @@ class _Record(msgspec.Struct, array_like=True):
     message_id: str
     message: bytes
     audit: bytes
-    accepted_event: bytes
+    accepted_at: float | bytes = 0.0  # bytes in logs written before 2026-11-26 (the accepted event then)
 
 
 def _encode(env: Envelope) -> bytes:
     payload = msgspec.msgpack.encode(
-        _Record(env.tenant_id, env.message_id, env.message, env.audit, env.accepted_event)
+        _Record(env.tenant_id, env.message_id, env.message, env.audit, env.accepted_at)
     )
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
@@ -64,7 +64,16 @@ def read_records(data: bytes, start: int) -> tuple[list[tuple[int, Envelope]], i
             break
         rec = decoder.decode(payload)
         records.append(
-            (end, Envelope(rec.tenant_id, rec.message_id, rec.message, rec.audit, rec.accepted_event))
+            (
+                end,
+                Envelope(
+                    rec.tenant_id,
+                    rec.message_id,
+                    rec.message,
+                    rec.audit,
+                    rec.accepted_at if isinstance(rec.accepted_at, float) else 0.0,
+                ),
+            )
         )
         offset = end
     return records, offset

@@ -1,8 +1,15 @@
-"""Layers 8 and 9: put an accepted message, its audit record and its `accepted` event on JetStream.
+"""Layers 8 and 9: put accepted messages, their audit records and their `accepted` events on JetStream.
 
-All three are published pipelined and awaited together: the caller answers 202 only once JetStream
+Each message is one publish on MESSAGES (the cascade's work queue needs them one by one). Its audit
+record and its `accepted` event need not be: the messages of one call share, per tenant, one AUDIT
+publish (a JSON array of their records) and one `accepted` event listing them all (`Event.messages`;
+consumers split it with `events.expand`). A JetStream publish costs the gateway and nats-server more
+than the rest of the pipeline does, so this is a third of the publishes when a call carries many
+messages (a batch, the submits of SMPP windows, the REST requests of one loop turn: `CoalescingSink`).
+Everything is published pipelined and awaited together: the caller answers 202 only once JetStream
 has acknowledged every one. `Nats-Msg-Id` makes a retried publish a no-op inside the streams'
-duplicate window, so a relay that replays after a crash does not duplicate.
+duplicate window, so a relay that replays after a crash does not duplicate (a group that comes again
+in another grouping is stored again; its consumers are idempotent per message).
 
 Acks are collected on one wildcard inbox subscription, keyed by a counter in the reply subject.
 nats-py's `publish_async` does the same job but spends more per call than the rest of the gateway's
@@ -12,8 +19,9 @@ pipeline does (a task per semaphore wait, random tokens); this is its lean equiv
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 from nats.aio.client import Client as NatsClient
@@ -25,16 +33,48 @@ from appliance.errors import BusError
 
 
 class Envelope:
-    """One accepted message as bytes, ready to publish (built once, also written to the intake log)."""
+    """One accepted message as bytes, ready to publish (built once, also written to the intake log):
+    the message as published on MESSAGES, its audit record, and when it was accepted."""
 
-    __slots__ = ("accepted_event", "audit", "message", "message_id", "tenant_id")
+    __slots__ = ("accepted_at", "audit", "message", "message_id", "tenant_id")
 
-    def __init__(self, tenant_id: str, message_id: str, message: bytes, audit: bytes, accepted_event: bytes):
+    def __init__(self, tenant_id: str, message_id: str, message: bytes, audit: bytes, accepted_at: float):
         self.tenant_id = tenant_id
         self.message_id = message_id
         self.message = message
         self.audit = audit
-        self.accepted_event = accepted_event
+        self.accepted_at = accepted_at
+
+
+def _group_id(kind: str, envelopes: Sequence[Envelope]) -> str:
+    """The Nats-Msg-Id of a tenant's shared audit or accepted publish: the message's own for one, a
+    digest of the ids for several (the same group published again is a duplicate)."""
+    if len(envelopes) == 1:
+        return f"{envelopes[0].message_id}:{kind}"
+    digest = hashlib.blake2b("|".join(env.message_id for env in envelopes).encode(), digest_size=12)
+    return f"group:{digest.hexdigest()}:{kind}"
+
+
+def audit_payload(envelopes: Sequence[Envelope]) -> bytes:
+    """One AUDIT message: the records of `envelopes` (one tenant's), as a JSON array."""
+    return b"[" + b",".join(env.audit for env in envelopes) + b"]"
+
+
+def accepted_payload(envelopes: Sequence[Envelope]) -> bytes:
+    """One `accepted` event for `envelopes` (one tenant's): the first message's id names it, and
+    `messages` carries every message (the recorder stores them from it)."""
+    first = envelopes[0]
+    head = msgspec.json.encode(
+        {
+            "kind": "accepted",
+            "id": _group_id("accepted", envelopes),
+            "message_id": first.message_id,
+            "tenant_id": first.tenant_id,
+            "at": first.accepted_at,
+            "state": "created",
+        }
+    )
+    return head[:-1] + b',"messages":[' + b",".join(env.message for env in envelopes) + b"]}"
 
 
 class _PubAck(msgspec.Struct):
@@ -95,21 +135,24 @@ class JetStreamPublisher:
             await self.start()
         if not envelopes:
             return
-        acks = _Acks(asyncio.get_running_loop().create_future(), 3 * len(envelopes))
+        by_tenant: dict[str, list[Envelope]] = {}
+        for env in envelopes:
+            by_tenant.setdefault(env.tenant_id, []).append(env)
+        publishes = [(accepted_subject(env.tenant_id), env.message, env.message_id) for env in envelopes]
+        for tenant, group in by_tenant.items():
+            publishes.append((audit_subject(tenant), audit_payload(group), _group_id("audit", group)))
+            publishes.append(
+                (event_subject(tenant, "accepted"), accepted_payload(group), _group_id("accepted", group))
+            )
+        acks = _Acks(asyncio.get_running_loop().create_future(), len(publishes))
         tokens: list[str] = []
         pending, counter, prefix, publish = self._pending, self._counter, self._prefix, self._nats.publish
         try:
-            for env in envelopes:
-                tenant, message_id = env.tenant_id, env.message_id
-                for subject, payload, msg_id in (
-                    (accepted_subject(tenant), env.message, message_id),
-                    (audit_subject(tenant), env.audit, f"{message_id}:audit"),
-                    (event_subject(tenant, "accepted"), env.accepted_event, f"{message_id}:accepted"),
-                ):
-                    token = str(next(counter))
-                    pending[token] = acks
-                    tokens.append(token)
-                    await publish(subject, payload, reply=prefix + token, headers={"Nats-Msg-Id": msg_id})
+            for subject, payload, msg_id in publishes:
+                token = str(next(counter))
+                pending[token] = acks
+                tokens.append(token)
+                await publish(subject, payload, reply=prefix + token, headers={"Nats-Msg-Id": msg_id})
             async with asyncio.timeout(self._timeout):
                 await acks.future
         except BusError:
@@ -121,3 +164,53 @@ class JetStreamPublisher:
                 pending.pop(token, None)
             if not acks.future.done():
                 acks.future.cancel()
+
+
+Sink = Callable[[Sequence[Envelope]], Awaitable[None]]
+
+
+class CoalescingSink:
+    """Sink calls made in one turn of the event loop share one call of the sink underneath.
+
+    Concurrent REST requests each accept one message; their handlers run in the same loop turn when
+    their requests arrived together. Each waits here; at the end of the turn one `publish` carries
+    all their envelopes (one wait for the acks, the audit and `accepted` publishes shared per tenant).
+    Every caller still returns only once its own envelopes are durable, and all fail together if the
+    publish fails. A caller that is cancelled (its client went away) does not cancel the others'.
+    """
+
+    def __init__(self, sink: Sink) -> None:
+        self._sink = sink
+        self._queued: list[Envelope] = []
+        self._done: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, envelopes: Sequence[Envelope]) -> None:
+        if self._done is None:
+            loop = asyncio.get_running_loop()
+            self._done = loop.create_future()
+            loop.call_soon(self._flush)
+        self._queued.extend(envelopes)
+        await asyncio.shield(self._done)
+
+    def _flush(self) -> None:
+        queued, done = self._queued, self._done
+        self._queued, self._done = [], None
+        assert done is not None
+        task = asyncio.get_running_loop().create_task(self._run(queued, done))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, envelopes: list[Envelope], done: asyncio.Future[None]) -> None:
+        try:
+            await self._sink(envelopes)
+        except asyncio.CancelledError:
+            done.cancel()
+            raise
+        except Exception as exc:
+            if not done.done():
+                done.set_exception(exc)
+                done.exception()  # retrieved here: when every caller has gone, nothing logs it as lost
+        else:
+            if not done.done():
+                done.set_result(None)

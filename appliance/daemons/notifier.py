@@ -26,7 +26,7 @@ from appliance.bus.connection import close_bus, connect
 from appliance.bus.streams import REGISTRY_CHANGED
 from appliance.daemons.runtime import DaemonContext
 from appliance.domain import webhooks
-from appliance.domain.events import EVENT_DECODER, FINAL_KINDS, Event
+from appliance.domain.events import EVENT_DECODER, FINAL_KINDS, Event, expand
 from appliance.logs import get_logger
 from appliance.store import FullStore, Webhook, WebhookDelivery, open_store
 
@@ -77,25 +77,32 @@ class Notifier:
             if hook is None or (hook.events == "final" and kind not in FINAL_KINDS):
                 continue  # decided from the subject alone: most events concern no webhook
             try:
-                event: Event = EVENT_DECODER.decode(message.data)
+                published: Event = EVENT_DECODER.decode(message.data)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 log.error("malformed event skipped", action="notifier.malformed", subject=message.subject)
                 continue
-            body = msgspec.json.encode(
-                _Body(
-                    event.id, event.kind, event.message_id, event.tenant_id, event.at, event.state, event.data
+            for event in expand(published):
+                body = msgspec.json.encode(
+                    _Body(
+                        event.id,
+                        event.kind,
+                        event.message_id,
+                        event.tenant_id,
+                        event.at,
+                        event.state,
+                        event.data,
+                    )
+                ).decode()
+                deliveries.append(
+                    WebhookDelivery(
+                        id=f"{event.id}@{hook.created_at:.6f}",
+                        tenant_id=event.tenant_id,
+                        url=hook.url,
+                        body=body,
+                        created_at=now,
+                        next_at=now,
+                    )
                 )
-            ).decode()
-            deliveries.append(
-                WebhookDelivery(
-                    id=f"{event.id}@{hook.created_at:.6f}",
-                    tenant_id=event.tenant_id,
-                    url=hook.url,
-                    body=body,
-                    created_at=now,
-                    next_at=now,
-                )
-            )
         if deliveries and await self._store.enqueue_deliveries(deliveries):
             self.wake.set()
 

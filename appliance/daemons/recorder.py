@@ -17,7 +17,7 @@ from nats.aio.msg import Msg
 from appliance.bus.batch_consumer import consume_batches
 from appliance.bus.connection import close_bus, connect
 from appliance.daemons.runtime import DaemonContext
-from appliance.domain.events import EVENT_DECODER, Event
+from appliance.domain.events import EVENT_DECODER, Event, expand
 from appliance.domain.trace import attempt_of, event_cost
 from appliance.logs import get_logger
 from appliance.store import DeadLetter, EventRecord, FullStore, MessageRecord, open_store
@@ -94,7 +94,7 @@ async def record_batch(store: FullStore, batch: list[Msg]) -> None:
     events: list[Event] = []
     for message in batch:
         try:
-            events.append(EVENT_DECODER.decode(message.data))
+            events.extend(expand(EVENT_DECODER.decode(message.data)))
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             log.error(
                 "malformed event skipped",

@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from appliance.domain.events import EVENT_DECODER
+from appliance.domain.events import EVENT_DECODER, expand
 from appliance.domain.message import Message
 from tests.integration.gateway_harness import Harness, gateway_harness
 
@@ -40,7 +40,8 @@ async def test_short_form_is_accepted_only_once_durable_on_every_stream(gw: Harn
     assert stored.headers is not None
     assert stored.headers["Nats-Msg-Id"] == message.id
     event = await gw.nats.jetstream().get_last_msg("EVENTS", f"evt.{tenant_id}.accepted")
-    assert EVENT_DECODER.decode(event.data or b"").message is not None
+    [accepted] = expand(EVENT_DECODER.decode(event.data or b""))
+    assert accepted.message is not None and accepted.id == f"{message.id}:accepted"
 
 
 async def test_full_form_cascade_keeps_channel_order_and_timeouts(gw: Harness) -> None:

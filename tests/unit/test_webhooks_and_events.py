@@ -39,3 +39,20 @@ def test_projection_makes_a_row_per_accepted_message_and_per_event() -> None:
     messages, events = project([accepted, dlr])
     assert [(m.id, m.state, m.estimated_cost) for m in messages] == [("m1", "created", 0.05)]
     assert [(e.kind, e.state) for e in events] == [("accepted", "created"), ("dlr", "1_delivered")]
+
+
+def test_an_accepted_group_expands_to_one_accepted_event_per_message() -> None:
+    from appliance.domain.events import EVENT_DECODER, expand
+
+    group = EVENT_DECODER.decode(
+        b'{"kind":"accepted","id":"group:ab:accepted","message_id":"m1","tenant_id":"t1","at":5.0,'
+        b'"state":"created","messages":[{"id":"m1","created_at":1.0,"origin":"smpp"},{"id":"m2"},{"no":"id"}]}'
+    )
+    events = expand(group)
+    assert [(e.id, e.message_id, e.at, e.state, e.data) for e in events] == [
+        ("m1:accepted", "m1", 1.0, "created", {"origin": "smpp"}),
+        ("m2:accepted", "m2", 5.0, "created", {"origin": "rest"}),
+    ]
+    assert events[0].message == {"id": "m1", "created_at": 1.0, "origin": "smpp"}
+    single = EVENT_DECODER.decode(b'{"kind":"dlr","id":"m1:dlr","message_id":"m1","tenant_id":"t1","at":2.0}')
+    assert expand(single) == [single]

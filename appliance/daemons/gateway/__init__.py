@@ -22,14 +22,14 @@ from nats.aio.msg import Msg
 from appliance.bus.connection import close_bus, connect
 from appliance.bus.idempotency import IdempotencyStore, ensure_bucket
 from appliance.bus.intake_log import IntakeLog
-from appliance.bus.publisher import JetStreamPublisher
+from appliance.bus.publisher import CoalescingSink, JetStreamPublisher, Sink
 from appliance.bus.rate_bucket import SharedBuckets, ensure_rate_bucket
 from appliance.bus.streams import REGISTRY_CHANGED
 from appliance.config.schema import Config
 from appliance.daemons.gateway.accountant import Accountant
 from appliance.daemons.gateway.app import create_gateway_app
 from appliance.daemons.gateway.fast_submit import FastSubmit
-from appliance.daemons.gateway.ingress import Ingress, Sink
+from appliance.daemons.gateway.ingress import Ingress
 from appliance.daemons.gateway.registry_cache import RegistryCache
 from appliance.daemons.gateway.smpp_server import SmppGateway, start_smpp
 from appliance.daemons.gateway.suppressions import SuppressionCache
@@ -87,7 +87,7 @@ async def assemble(config: Config, store: FullStore, nats: NatsClient, *, worker
     )
     reclaimed = await accountant.reclaim()
     publisher = JetStreamPublisher(nats)
-    sink: Sink = publisher.publish
+    sink: Sink = CoalescingSink(publisher.publish)
     intake: IntakeLog | None = None
     if config.gateway.durability == "power":
         intake = IntakeLog(Path(config.appliance.data_dir) / "intake" / f"gateway-{worker}", publisher)

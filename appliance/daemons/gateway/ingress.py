@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from appliance.bus.idempotency import IdempotencyStore
-from appliance.bus.publisher import Envelope
+from appliance.bus.publisher import Envelope, Sink
 from appliance.bus.rate_bucket import SharedBuckets
 from appliance.config.schema import Config
 from appliance.daemons.gateway.accountant import Accountant
@@ -38,7 +38,6 @@ from appliance.domain.pipeline import (
 from appliance.errors import BusError
 from appliance.logs import get_logger
 
-Sink = Callable[[Sequence[Envelope]], Awaitable[None]]
 log = get_logger("hermes.ingress")
 _REQUEST_DECODER = msgspec.json.Decoder(MessageRequest)
 _BATCH_DECODER = msgspec.json.Decoder(BatchRequest)
@@ -59,16 +58,6 @@ def _answer(rejection: Rejection) -> Answer:
 _UNAUTHORIZED = Rejection(
     401, "unauthorized", "a valid API key is required: Authorization: Bearer hk_...", "L1"
 )
-
-
-class _Accepted(msgspec.Struct):
-    kind: str
-    id: str
-    message_id: str
-    tenant_id: str
-    at: float
-    state: str
-    message: msgspec.Raw
 
 
 class _Audit(msgspec.Struct):
@@ -416,18 +405,7 @@ class Ingress:
                 channels=[target.channel for target in message.channels],
             )
         )
-        event = _ENCODER.encode(
-            _Accepted(
-                kind="accepted",
-                id=f"{message.id}:accepted",
-                message_id=message.id,
-                tenant_id=message.tenant_id,
-                at=message.created_at,
-                state="created",
-                message=msgspec.Raw(encoded),
-            )
-        )
-        return Envelope(message.tenant_id, message.id, encoded, audit, event)
+        return Envelope(message.tenant_id, message.id, encoded, audit, message.created_at)
 
 
 def _accepted_body(message: Message, currency: str) -> dict[str, Any]:
