@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
+from appliance.domain.e164 import split_canonical
 from appliance.domain.gsm import gsm7_length, is_gsm7
 from appliance.domain.message import CHANNELS, ChannelTarget, MessageRequest, Priority, SuccessWhen
 
@@ -38,7 +39,6 @@ _TEXT_CHANNELS: Final = frozenset({"sms", "whatsapp", "push", "telegram"})
 _PRIORITIES: Final[dict[str, Priority]] = {"low": "low", "normal": "normal", "high": "high"}
 _SUCCESS: Final[dict[str, SuccessWhen]] = {"accepted": "accepted", "delivered": "delivered", "read": "read"}
 _PHONE_CHARS: Final = re.compile(r"\+[0-9 ().\-]{1,40}")
-_CANONICAL_E164: Final = re.compile(r"\+[1-9][0-9]{6,14}")
 _EMAIL: Final = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@(?:[^@\s\x00-\x1f\x7f.]+\.)+[^@\s\x00-\x1f\x7f.]+")
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _SPACE_OR_CONTROL: Final = re.compile(r"[\s\x00-\x1f\x7f]")
@@ -58,7 +58,7 @@ def parse_e164(text: str) -> str | None:
     """
     if not _PHONE_CHARS.fullmatch(text):
         return None
-    number = _from_canonical(text) if _CANONICAL_E164.fullmatch(text) else None
+    number = split_canonical(text)
     if number is None or not phonenumbers.is_valid_number(number):
         # the full parser also strips national and carrier prefixes, so it may still find a number
         try:
@@ -68,19 +68,6 @@ def parse_e164(text: str) -> str | None:
         if not phonenumbers.is_valid_number(number):
             return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _from_canonical(text: str) -> phonenumbers.PhoneNumber | None:
-    """Split `+<country code><national number>` by the country codes phonenumbers knows (1-3 digits);
-    None leaves the number to phonenumbers' full parser."""
-    for length in (1, 2, 3):
-        code = int(text[1 : 1 + length])
-        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-            national = text[1 + length :]
-            if not national or national.startswith("0"):
-                return None  # a leading 0 is a trunk prefix or an Italian-style zero: the full parser decides
-            return phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
-    return None
 
 
 def is_plausible_email(text: str) -> bool:

@@ -17,6 +17,7 @@ from phonenumbers import carrier as _carrier
 from phonenumbers.phonemetadata import REGION_CODE_FOR_NON_GEO_ENTITY, PhoneMetadata
 from phonenumbers.phonenumberutil import _number_type_helper
 
+from appliance.domain.e164 import split_canonical
 from appliance.errors import InvalidInput
 
 NumberType = Literal[
@@ -79,14 +80,23 @@ def parse_number(text: str, *, default_region: str | None = None, language: str 
     """
     if not _PHONE_CHARS.fullmatch(text.strip()):
         raise InvalidInput("number", f"{text!r} is not a phone number (digits, '+', spaces, '-', '.', '()')")
-    try:
-        number = phonenumbers.parse(text, default_region)
-    except phonenumbers.NumberParseException as exc:
-        reason = _PARSE_ERRORS.get(exc.error_type, "not a phone number")
-        raise InvalidInput("number", f"{text!r}: {reason}") from None
-    region = phonenumbers.region_code_for_number(number)
-    national = phonenumbers.national_significant_number(number)
-    kind = _valid_type(number, region, national)
+    # canonical input (what the cascade asks about) skips the generic parser when it is valid as split
+    split = split_canonical(text)
+    kind = None
+    if split is not None:
+        number = split
+        region = phonenumbers.region_code_for_number(number)
+        national = phonenumbers.national_significant_number(number)
+        kind = _valid_type(number, region, national)
+    if kind is None:
+        try:
+            number = phonenumbers.parse(text, default_region)
+        except phonenumbers.NumberParseException as exc:
+            reason = _PARSE_ERRORS.get(exc.error_type, "not a phone number")
+            raise InvalidInput("number", f"{text!r}: {reason}") from None
+        region = phonenumbers.region_code_for_number(number)
+        national = phonenumbers.national_significant_number(number)
+        kind = _valid_type(number, region, national)
     if kind is None:
         raise InvalidInput("number", f"{text!r} is not a valid number in its numbering plan")
     return NumberInfo(
