@@ -18,10 +18,11 @@ Refusals raise `Refused` with the command_status to answer; the edge sends it, n
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable
-from dataclasses import dataclass
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Final
 
+from appliance.domain.events import Event
 from appliance.domain.gsm import decode_latin1, decode_text
 from appliance.domain.pipeline.fields import parse_e164
 from appliance.domain.receipt_text import TEXT_CHARS
@@ -201,6 +202,19 @@ class BindGuard:
 class _PartSet:
     first_seen: float
     parts: dict[int, tuple[str, bytes]]
+    context: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Abandoned:
+    """A set that will not be completed (it timed out, or was evicted to bound memory): its answered
+    ids in part order, and the context its last part brought (what a receipt for them needs)."""
+
+    key: Hashable
+    reference: int
+    total: int
+    ids: tuple[str, ...]
+    context: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +248,7 @@ class PartSets:
         self.timeout = timeout
         self.max_pending = max_pending
         self._sets: dict[tuple[Hashable, int, int], _PartSet] = {}
+        self._abandoned: list[Abandoned] = []
 
     @property
     def pending(self) -> int:
@@ -252,18 +267,29 @@ class PartSets:
             if not part_set.parts:
                 del self._sets[set_key]
 
-    def add(self, key: Hashable, concat: Concat, part_id: str, payload: bytes, now: float) -> str | Assembled:
+    def add(
+        self,
+        key: Hashable,
+        concat: Concat,
+        part_id: str,
+        payload: bytes,
+        now: float,
+        context: Mapping[str, str] | None = None,
+    ) -> str | Assembled:
         """Store one part: returns the id the part is answered with (an earlier copy's id for a
-        duplicate), or the whole message when this part completes its set (the set is then gone)."""
+        duplicate), or the whole message when this part completes its set (the set is then gone).
+        `context` (kept per set, the first given wins) comes back with the set if it is abandoned."""
         set_key = (key, concat.reference, concat.total)
         part_set = self._sets.get(set_key)
         if part_set is not None and now - part_set.first_seen > self.timeout:
-            del self._sets[set_key]
+            self._abandon(set_key)
             part_set = None
         if part_set is None:
             if len(self._sets) >= self.max_pending:
-                del self._sets[next(iter(self._sets))]
+                self._abandon(next(iter(self._sets)))
             part_set = self._sets[set_key] = _PartSet(now, {})
+        if context is not None and not part_set.context:
+            part_set.context = context
         known = part_set.parts.get(concat.seq)
         if known is not None:
             return known[0]
@@ -283,11 +309,57 @@ class PartSets:
             if seq != assembled.completing_seq:
                 part_set.parts.setdefault(seq, (pid, data))
 
-    def expire(self, now: float) -> list[tuple[Hashable, int, int, tuple[int, ...]]]:
-        """Drop sets older than the timeout; returns (key, reference, total, seqs received) of each."""
-        expired = [k for k, s in self._sets.items() if now - s.first_seen > self.timeout]
-        out = []
-        for set_key in expired:
-            part_set = self._sets.pop(set_key)
-            out.append((*set_key, tuple(sorted(part_set.parts))))
+    def expire(self, now: float) -> list[Abandoned]:
+        """Drop sets older than the timeout; returns them, and the sets evicted since the last call."""
+        for set_key in [k for k, s in self._sets.items() if now - s.first_seen > self.timeout]:
+            self._abandon(set_key)
+        out, self._abandoned = self._abandoned, []
         return out
+
+    def _abandon(self, set_key: tuple[Hashable, int, int]) -> None:
+        part_set = self._sets.pop(set_key)
+        key, reference, total = set_key
+        ids = tuple(part_set.parts[seq][0] for seq in sorted(part_set.parts))
+        if ids:
+            self._abandoned.append(Abandoned(key, reference, total, ids, part_set.context))
+
+
+def _err_digits(command_status: int) -> str:
+    """A receipt's three-digit err for a command_status: its hex digits when they are all decimal digits
+    (0x0401 → 401, 0x45 → 045, as an operator reads them), else the decimal value."""
+    text = f"{command_status:03X}"
+    return text if text.isdigit() else str(command_status)
+
+
+def refused_parts_event(
+    tenant_id: str,
+    ids: Sequence[str],
+    context: Mapping[str, str],
+    *,
+    command_status: int,
+    reason: str,
+    at: float,
+) -> Event:
+    """The final event owed to ids answered for parts of a message that will never be sent (refused once
+    whole, or never completed): `failed` with stat REJECTD, carrying the `smpp.*` metadata of its parts
+    (`context`), so the receipt relay sends each id its REJECTD receipt if the client asked for one."""
+    *earlier, last = ids
+    metadata = {key: value for key, value in context.items() if key != "smpp.part_ids"}
+    if earlier:
+        metadata["smpp.part_ids"] = ",".join(earlier)
+    return Event(
+        kind="failed",
+        id=f"{last}:parts_refused",
+        message_id=last,
+        tenant_id=tenant_id,
+        at=at,
+        state="failed",
+        data={
+            "origin": "smpp",
+            "metadata": metadata,
+            "created_at": at,
+            "stat": "REJECTD",
+            "err": _err_digits(command_status),
+            "reason": reason,
+        },
+    )

@@ -638,3 +638,52 @@ async def test_a_full_window_of_pipelined_submits_is_answered_once_each_after_it
     finally:
         writer.close()
         await writer.wait_closed()
+
+
+async def test_a_whole_message_refused_after_its_parts_were_answered_gets_rejectd_receipts(
+    stand: Stand,
+) -> None:
+    """Parts are answered before the message exists; when the whole is refused (here: a URL shortener
+    split across parts, L7), every id already answered gets a REJECTD receipt, none is left hanging."""
+    await stand.tenant("acme", "acme01")
+    trx, _ = await stand.esme("transceiver", "acme01")
+    first = await trx.call(
+        trx.submit,
+        short_message=bytes([5, 0, 3, 7, 2, 1]) + b"see bit",
+        esm_class=0x40,
+        registered_delivery=1,
+    )
+    assert first.status == 0
+    last = await trx.call(
+        trx.submit, short_message=bytes([5, 0, 3, 7, 2, 2]) + b".ly/x", esm_class=0x40, registered_delivery=1
+    )
+    assert last.status == 0x0401  # the vendor code for content refused
+    await trx.call(trx.read_until, lambda: bool(trx.receipts))
+    [receipt] = trx.receipts
+    assert receipt.receipted_message_id.decode() == first.message_id.decode()
+    assert b"stat:REJECTD err:401 text:see bit.ly/x" in receipt.short_message
+    assert await stand.accepted() == []
+    assert stand.smpp.parts.pending == 0
+
+
+async def test_parts_of_a_message_that_never_completes_get_rejectd_receipts_after_the_timeout(
+    stand: Stand,
+) -> None:
+    await stand.tenant("acme", "acme01")
+    trx, _ = await stand.esme("transceiver", "acme01")
+    ids = []
+    for seq in (1, 3):  # part 2 of 3 never comes
+        resp = await trx.call(
+            trx.submit,
+            short_message=bytes([5, 0, 3, 9, 3, seq]) + b"part",
+            esm_class=0x40,
+            registered_delivery=2,  # receipts on failure only
+        )
+        assert resp.status == 0
+        ids.append(resp.message_id.decode())
+    stand.smpp.parts.timeout = 0.0  # the reassembly timeout has run out
+    assert await stand.smpp.sweep_parts() == 1
+    await trx.call(trx.read_until, lambda: len(trx.receipts) == 2)
+    assert sorted(r.receipted_message_id.decode() for r in trx.receipts) == sorted(ids)
+    assert all(b"stat:REJECTD" in r.short_message for r in trx.receipts)
+    assert stand.smpp.parts.pending == 0 and await stand.accepted() == []

@@ -126,15 +126,21 @@ def test_a_refused_completion_can_be_restored_and_completed_again() -> None:
     assert again.earlier_ids == ("id1",)
 
 
-def test_incomplete_sets_expire_and_are_bounded() -> None:
+def test_incomplete_sets_expire_and_are_bounded_and_every_dropped_set_is_reported() -> None:
     sets = PartSets(timeout=10, max_pending=2)
-    sets.add("a", Concat(1, 2, 1), "a1", b"A", 0.0)
-    sets.add("b", Concat(1, 2, 1), "b1", b"B", 5.0)
+    sets.add("a", Concat(1, 2, 1), "a1", b"A", 0.0, {"smpp.system_id": "a"})
+    sets.add("b", Concat(1, 3, 2), "b2", b"B", 5.0)
+    sets.add("b", Concat(1, 3, 1), "b1", b"B", 5.0, {"smpp.system_id": "b"})
     sets.add("c", Concat(1, 2, 1), "c1", b"C", 6.0)  # evicts the oldest set
     assert sets.pending == 2
-    expired = sets.expire(15.5)
-    assert expired == [("b", 1, 2, (1,))]
-    assert sets.pending == 1
+    dropped = sets.expire(15.5)
+    assert [(d.key, d.reference, d.total, d.ids, dict(d.context)) for d in dropped] == [
+        ("a", 1, 2, ("a1",), {"smpp.system_id": "a"}),  # evicted
+        ("b", 1, 3, ("b1", "b2"), {"smpp.system_id": "b"}),  # timed out, ids in part order
+    ]
+    assert sets.pending == 1 and sets.expire(15.5) == []
+    sets.add("c", Concat(1, 2, 2), "c2", b"C", 30.0)  # its set timed out: a new one starts
+    assert [d.ids for d in sets.expire(30.0)] == [("c1",)]
 
 
 # -- bind failures -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 
 import msgspec
 from nats.js.client import JetStreamContext
@@ -28,6 +28,7 @@ BUCKET = "SMPP_PARTS"
 class StoredPart(msgspec.Struct, frozen=True):
     part_id: str
     payload: bytes
+    context: dict[str, str] = msgspec.field(default_factory=dict)  # the part's `smpp.*` receipt metadata
 
 
 _DECODER = msgspec.json.Decoder(StoredPart)
@@ -53,11 +54,18 @@ class PartStore:
         return f"{tenant_id}.{digest[:32]}"
 
     async def put(
-        self, tenant_id: str, conversation: Hashable, concat: Concat, part_id: str, payload: bytes
+        self,
+        tenant_id: str,
+        conversation: Hashable,
+        concat: Concat,
+        part_id: str,
+        payload: bytes,
+        context: Mapping[str, str] | None = None,
     ) -> None:
         """Store one answered part; returns once JetStream acknowledged it (raises otherwise)."""
         key = f"{self._prefix(tenant_id, conversation, concat)}.{concat.seq}"
-        await self._kv.put(key, msgspec.json.encode(StoredPart(part_id, payload)))
+        stored = StoredPart(part_id, payload, dict(context or {}))
+        await self._kv.put(key, msgspec.json.encode(stored))
 
     async def load(self, tenant_id: str, conversation: Hashable, concat: Concat) -> dict[int, StoredPart]:
         """The stored parts of this part's set, other than itself."""

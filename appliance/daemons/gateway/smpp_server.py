@@ -20,7 +20,7 @@ import contextlib
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import msgspec
@@ -28,7 +28,7 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from appliance.bus.streams import SMPP_SESSIONS
+from appliance.bus.streams import SMPP_SESSIONS, event_subject
 from appliance.config.schema import Config, SmppIngressSection
 from appliance.daemons.gateway.ingress import Ingress
 from appliance.daemons.gateway.registry_cache import Authenticated, RegistryCache
@@ -39,6 +39,7 @@ from appliance.daemons.gateway.smpp_receipts import ReceiptRelay
 from appliance.daemons.http import bind_tcp
 from appliance.domain.message import MessageRequest, new_message_id
 from appliance.domain.pipeline import Rejection
+from appliance.domain.receipt_text import TEXT_CHARS
 from appliance.domain.segmentation import Concat
 from appliance.domain.smpp_ingress import (
     Assembled,
@@ -48,6 +49,7 @@ from appliance.domain.smpp_ingress import (
     decode_text_of,
     destination_of,
     receipt_metadata,
+    refused_parts_event,
     sender_of,
     split_part,
 )
@@ -85,6 +87,9 @@ _BIND_RESP: Final = {
     "transceiver": BindTransceiverResp,
 }
 _RETRYABLE: Final = frozenset({S.ESME_RTHROTTLED, S.ESME_RSYSERR})
+_EVENT_ENCODER: Final = msgspec.json.Encoder()
+EventPublisher = Callable[[str, bytes, str], Awaitable[None]]
+"""Publishes (subject, payload, Nats-Msg-Id) to EVENTS and returns once it is stored."""
 log = get_logger("hermes.gateway.smpp")
 
 
@@ -227,6 +232,7 @@ class SmppGateway:
         store: FullStore,
         receipts: ReceiptRelay,
         part_store: PartStore | None = None,
+        publish_event: EventPublisher | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.section = section
@@ -234,6 +240,7 @@ class SmppGateway:
         self.registry = registry
         self.receipts = receipts
         self.part_store = part_store
+        self._publish_event = publish_event
         self.logins = SmppLogins(store)
         self.guard = BindGuard(
             base_s=section.bind_failure_delay_s,
@@ -249,6 +256,12 @@ class SmppGateway:
         self._coalescer = SubmitCoalescer(ingress, self._tasks)
         self.subscription: Subscription | None = None
         receipts.set_receivers(self.receivers)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start_sweeping(self) -> None:
+        """Drop incomplete concatenated messages after the reassembly timeout (`sweep_parts`)."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_loop())
 
     # ---- bind ------------------------------------------------------------------------------
     async def check_bind(self, session: ClientSession, system_id: str, password: str, bind_type: str) -> int:
@@ -335,6 +348,10 @@ class SmppGateway:
 
     async def close(self, timeout_s: float = 5.0) -> None:
         """Stop accepting and unbind every client (bounded); stop the receipt pumps."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         if self.subscription is not None:
             with contextlib.suppress(Exception):
                 await self.subscription.unsubscribe()
@@ -399,21 +416,30 @@ class SmppGateway:
             key = (tenant_id, *conversation)
             concat = part.concat
             now = self._monotonic()
+            # what a receipt for this part's id needs, should its message never be sent
+            try:
+                part_text = decode_text_of(part.payload, pdu.data_coding)
+            except Refused:
+                part_text = ""
+            context = _receipt_context(session, pdu, text=part_text)
             if self.part_store is not None and not self.parts.holds(key, concat):
                 stored = await self.part_store.load(tenant_id, conversation, concat)
                 for seq, earlier in stored.items():
                     again = Concat(concat.reference, concat.total, seq)
-                    self.parts.add(key, again, earlier.part_id, earlier.payload, now)
+                    self.parts.add(key, again, earlier.part_id, earlier.payload, now, earlier.context or None)
             minted = new_message_id()
-            added = self.parts.add(key, concat, minted, part.payload, now)
+            added = self.parts.add(key, concat, minted, part.payload, now, context)
             if not isinstance(added, Assembled):
                 if added == minted and self.part_store is not None:
                     try:
-                        await self.part_store.put(tenant_id, conversation, concat, minted, part.payload)
+                        await self.part_store.put(
+                            tenant_id, conversation, concat, minted, part.payload, context
+                        )
                     except Exception as exc:
                         self.parts.discard(key, concat)
                         raise Reject(S.ESME_RSYSERR, f"the part could not be stored: {exc!r}") from None
                 return added
+            text = ""
             try:
                 try:
                     text = decode_text_of(added.payload, pdu.data_coding)
@@ -438,12 +464,83 @@ class SmppGateway:
                         part_ids=list(added.earlier_ids),
                         status=exc.command_status,
                     )
+                    await self._refuse_answered(
+                        tenant_id,
+                        added.earlier_ids,
+                        {**context, "smpp.text": text[:TEXT_CHARS]} if text else context,
+                        command_status=exc.command_status,
+                        reason=f"the whole message was refused: {exc}",
+                    )
+                    if self.part_store is not None:
+                        await self.part_store.purge(tenant_id, conversation, concat)
                 raise
             if self.part_store is not None:
                 await self.part_store.purge(tenant_id, conversation, concat)
             return message_id
         except Refused as exc:
             raise Reject(exc.command_status, exc.reason) from None
+
+    async def _refuse_answered(
+        self,
+        tenant_id: str,
+        ids: tuple[str, ...],
+        context: dict[str, str],
+        *,
+        command_status: int,
+        reason: str,
+    ) -> None:
+        """Tell the client, by REJECTD receipts, that the ids it got for parts will never be delivered."""
+        if not ids or self._publish_event is None:
+            return
+        event = refused_parts_event(
+            tenant_id, ids, context, command_status=command_status, reason=reason, at=time.time()
+        )
+        try:
+            subject = event_subject(tenant_id, event.kind)
+            await self._publish_event(subject, _EVENT_ENCODER.encode(event), event.id)
+        except Exception as exc:
+            log.error(
+                "could not record the refusal of answered parts",
+                action="smpp.parts_refusal_lost",
+                tenant_id=tenant_id,
+                part_ids=list(ids),
+                error=repr(exc),
+            )
+
+    async def sweep_parts(self) -> int:
+        """Give up on sets that did not complete within the reassembly timeout (or were evicted): their
+        answered ids get REJECTD receipts, their stored parts go. Returns how many sets were dropped."""
+        dropped = self.parts.expire(self._monotonic())
+        for abandoned in dropped:
+            tenant_id, source, destination = _conversation_key(abandoned.key)
+            await self._refuse_answered(
+                tenant_id,
+                abandoned.ids,
+                dict(abandoned.context),
+                command_status=0,
+                reason=f"incomplete: {len(abandoned.ids)} of {abandoned.total} parts arrived in time",
+            )
+            if self.part_store is not None:
+                await self.part_store.purge(
+                    tenant_id, (source, destination), Concat(abandoned.reference, abandoned.total, 1)
+                )
+        return len(dropped)
+
+    async def _sweep_loop(self) -> None:
+        interval = min(5.0, max(0.05, self.section.reassembly_timeout_s / 4))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                dropped = await self.sweep_parts()
+            except Exception as exc:  # the next sweep tries again; nothing is lost meanwhile
+                log.error("sweeping incomplete parts failed", action="smpp.sweep_failed", error=repr(exc))
+                continue
+            if dropped:
+                log.warning(
+                    "incomplete concatenated messages dropped",
+                    action="smpp.concat_expired",
+                    sets=dropped,
+                )
 
     async def _accept(
         self,
@@ -460,20 +557,33 @@ class SmppGateway:
             channel="sms",
             body=text,
             from_=sender_of(pdu.source_addr, pdu.source_addr_ton),
-            metadata=receipt_metadata(
-                system_id=session.system_id or "",
-                registered_delivery=pdu.registered_delivery,
-                source=(pdu.source_addr_ton, pdu.source_addr_npi, pdu.source_addr),
-                destination=(pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr),
-                text=text,
-                part_ids=part_ids,
-            ),
+            metadata=_receipt_context(session, pdu, text=text, part_ids=part_ids),
         )
         auth = Authenticated(f"smpp:{session.system_id}", tenant)
         result = await self._coalescer.submit(auth, request)
         if isinstance(result, Rejection):
             raise Reject(command_status(result), f"{result.layer} {result.code}: {result.message}")
         return result.id
+
+
+def _conversation_key(key: object) -> tuple[str, str, str]:
+    """(tenant, source, destination): how `_submit` keys a set of parts."""
+    tenant_id, source, destination = key if isinstance(key, tuple) else ("", "", "")
+    return str(tenant_id), str(source), str(destination)
+
+
+def _receipt_context(
+    session: ClientSession, pdu: SubmitSm | DataSm, *, text: str, part_ids: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """The `smpp.*` metadata a receipt for this submit needs (who asked, and how it was addressed)."""
+    return receipt_metadata(
+        system_id=session.system_id or "",
+        registered_delivery=pdu.registered_delivery,
+        source=(pdu.source_addr_ton, pdu.source_addr_npi, pdu.source_addr),
+        destination=(pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr),
+        text=text,
+        part_ids=part_ids,
+    )
 
 
 class _SessionsQuery(msgspec.Struct):
@@ -495,9 +605,20 @@ async def start_smpp(
     js = nats.jetstream()
     relay = ReceiptRelay(js, timeout_s=section.receipt_timeout_s)
     part_store = await open_part_store(js, section.reassembly_timeout_s + 60.0)
+
+    async def publish_event(subject: str, payload: bytes, msg_id: str) -> None:
+        await js.publish(subject, payload, timeout=10.0, stream="EVENTS", headers={"Nats-Msg-Id": msg_id})
+
     smpp = SmppGateway(
-        section, ingress=ingress, registry=registry, store=store, receipts=relay, part_store=part_store
+        section,
+        ingress=ingress,
+        registry=registry,
+        store=store,
+        receipts=relay,
+        part_store=part_store,
+        publish_event=publish_event,
     )
+    smpp.start_sweeping()
     tls = tls_context(section) if section.tls_listen else None
     sockets = [bind_tcp(section.listen, key="gateway.smpp.listen")]
     if section.tls_listen:
