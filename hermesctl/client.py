@@ -90,6 +90,9 @@ class AdminClient:
     def post(self, path: str, body: Any = None) -> Any:
         return self.request("POST", path, json=body if body is not None else {})
 
+    def patch(self, path: str, body: Any) -> Any:
+        return self.request("PATCH", path, json=body)
+
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
 

@@ -52,6 +52,8 @@ class SmsDispatch(msgspec.Struct, frozen=True, kw_only=True):
     priority: int = 0
     created_at: float = 0.0
     expires_at: float = 0.0  # epoch seconds after which the cascade no longer waits for this attempt
+    # "<ref>/<total>/<seq>": send `body` as that one part of a concatenated SMS (segmentation.CONCAT_METADATA)
+    concat: str | None = None
 
 
 class ChannelDispatch(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -163,6 +163,53 @@ class Concat:
     seq: int
 
 
+CONCAT_METADATA: Final = "smpp.concat"
+"""Metadata of a message that is one part of a concatenated SMS, passed on as a client sent it (an SMPP
+login with `concatenated = parts`): "<reference>/<total>/<seq>". The submit path sends it as that part."""
+
+
+def format_concat(concat: Concat) -> str:
+    return f"{concat.reference}/{concat.total}/{concat.seq}"
+
+
+def parse_concat(text: str | None) -> Concat | None:
+    """The `CONCAT_METADATA` value as a Concat; None when absent or not a sensible part."""
+    fields = (text or "").split("/")
+    if len(fields) != 3 or not all(f.isdigit() for f in fields):
+        return None
+    reference, total, seq = (int(f) for f in fields)
+    if reference > 0xFFFF or not 1 <= seq <= total <= MAX_PARTS:
+        return None
+    return Concat(reference, total, seq)
+
+
+def part_capacity(encoding: Encoding, reference: int) -> int:
+    """What one part of a concatenated message holds (septets for gsm7, else octets): a reference over
+    255 needs the 16-bit concatenation IE, one octet more of UDH."""
+    if reference <= 0xFF:
+        return MULTI_PART[encoding]
+    return {"gsm7": 152, "ucs2": 132, "binary": 133}[encoding]
+
+
+def segment_part(text: str, concat: Concat, *, use_sar: bool) -> Segment:
+    """`text` as the one part `concat` names of a concatenated message (its reference and numbering
+    kept, so the handset joins it with the other parts sent the same way). Raises `InvalidInput` when
+    the text does not fit one part."""
+    encoding = choose_encoding(text)
+    encoded = encode_gsm7(text) if encoding == "gsm7" else encode_ucs2(text)
+    capacity = part_capacity(encoding, concat.reference)
+    if len(encoded) > capacity:
+        raise InvalidInput("text", f"{len(encoded)} units do not fit one part of a concatenated message")
+    data_coding = _DATA_CODING[encoding]
+    if use_sar:
+        return Segment(encoded, data_coding, sar=Sar(concat.reference, concat.total, concat.seq))
+    if concat.reference <= 0xFF:
+        udh = bytes((5, _IEI_CONCAT_8, 3, concat.reference, concat.total, concat.seq))
+    else:
+        udh = bytes((6, _IEI_CONCAT_16, 4, *concat.reference.to_bytes(2, "big"), concat.total, concat.seq))
+    return Segment(udh + encoded, data_coding, udhi=True)
+
+
 @dataclass(frozen=True, slots=True)
 class Udh:
     """A parsed user data header: every IE in order, with the concatenation and port IEs picked out."""

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from appliance.domain.events import Event
-from appliance.domain.gsm import decode_latin1, decode_text
+from appliance.domain.gsm import choose_encoding, decode_latin1, decode_text, gsm7_length, ucs2_length
 from appliance.domain.pipeline.fields import parse_e164
 from appliance.domain.receipt_text import TEXT_CHARS
-from appliance.domain.segmentation import Concat, parse_udh
+from appliance.domain.segmentation import Concat, parse_udh, part_capacity
 from appliance.errors import HermesError
 
 ESME_RINVMSGLEN: Final = 0x01
@@ -91,6 +91,15 @@ def split_part(
     ):
         concat = Concat(reference, total, seq)
     return Part(data, concat if concat is not None and concat.total > 1 else None)
+
+
+def check_part_fits(text: str, concat: Concat) -> None:
+    """A part passed on as it came must still fit one part when Hermes sends it."""
+    encoding = choose_encoding(text)
+    units = gsm7_length(text) if encoding == "gsm7" else 2 * ucs2_length(text)
+    capacity = part_capacity(encoding, concat.reference)
+    if units > capacity:
+        raise Refused(ESME_RINVMSGLEN, f"a part holds at most {capacity} {encoding} units, not {units}")
 
 
 def decode_text_of(payload: bytes, data_coding: int) -> str:

@@ -17,6 +17,7 @@ from appliance.store.models import (
     Account,
     ApiKey,
     AuditEntry,
+    ConcatenatedMode,
     EventRecord,
     Lease,
     MessageRecord,
@@ -82,6 +83,11 @@ class Store(Protocol):
 
     async def find_smpp_credential(self, system_id: str) -> tuple[SmppCredential, str]:
         """The credential and its password hash; NotFound."""
+
+    async def set_smpp_concatenated(
+        self, tenant_id: str, system_id: str, concatenated: ConcatenatedMode
+    ) -> SmppCredential:
+        """Change how a login's concatenated messages are taken; NotFound unless the tenant has it."""
 
     async def remove_smpp_credential(self, tenant_id: str, system_id: str) -> None:
         """Delete; NotFound if not that tenant's."""

@@ -36,10 +36,15 @@ class ApiKey(msgspec.Struct, frozen=True, kw_only=True):
     revoked_at: float | None = None
 
 
+ConcatenatedMode = Literal["reassemble", "parts"]
+"""What the inbound SMPP server does with the parts of a concatenated message from a login."""
+
+
 class SmppCredential(msgspec.Struct, frozen=True, kw_only=True):
     system_id: str  # unique across the node: a bind names no tenant, only a system_id
     tenant_id: str
     created_at: float
+    concatenated: ConcatenatedMode = "reassemble"
 
 
 class OperatorToken(msgspec.Struct, frozen=True, kw_only=True):

@@ -25,7 +25,14 @@ import msgspec
 
 from appliance.errors import Conflict, NotFound, StoreError
 from appliance.store.base import Store
-from appliance.store.models import ApiKey, AuditEntry, OperatorToken, SmppCredential, Tenant
+from appliance.store.models import (
+    ApiKey,
+    AuditEntry,
+    ConcatenatedMode,
+    OperatorToken,
+    SmppCredential,
+    Tenant,
+)
 from appliance.store.sql_accounts import SqlAccounts
 from appliance.store.sql_carriers import SqlCarriers
 from appliance.store.sql_dead_letters import SqlDeadLetters
@@ -241,6 +248,21 @@ class SqlStore(SqlDeadLetters, SqlSmpp, SqlCarriers, SqlMessages, SqlAccounts, S
         return await self._find_secret(
             SmppCredential, "smpp_credentials", "smpp credential", "system_id", system_id
         )
+
+    async def set_smpp_concatenated(
+        self, tenant_id: str, system_id: str, concatenated: ConcatenatedMode
+    ) -> SmppCredential:
+        async with self._session(write=True) as session:
+            updated = await session.execute(
+                "UPDATE smpp_credentials SET concatenated = ? WHERE system_id = ? AND tenant_id = ?",
+                (concatenated, system_id, tenant_id),
+            )
+            row = await session.fetch_one(
+                f"SELECT {_SMPP} FROM smpp_credentials WHERE system_id = ?", (system_id,)
+            )
+        if not updated or row is None:
+            raise NotFound("smpp credential", system_id)
+        return _make(SmppCredential, row)
 
     async def remove_smpp_credential(self, tenant_id: str, system_id: str) -> None:
         async with self._session(write=True) as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -16,6 +17,21 @@ app = typer.Typer(
     help="Tenants: create, inspect, suspend, delete; their API keys and SMPP logins.", no_args_is_help=True
 )
 key_app = typer.Typer(help="A tenant's REST API keys.", no_args_is_help=True)
+
+
+class Concatenated(StrEnum):
+    reassemble = "reassemble"
+    parts = "parts"
+
+
+ConcatenatedOption = Annotated[
+    Concatenated,
+    typer.Option(
+        help="Concatenated messages from this login: 'reassemble' the parts into one message, or pass "
+        "each on as its own message ('parts': one id and one receipt per part; the handset still joins them)."
+    ),
+]
+
 smpp_app = typer.Typer(help="A tenant's SMPP logins (system_id/password).", no_args_is_help=True)
 app.add_typer(key_app, name="key")
 app.add_typer(smpp_app, name="smpp")
@@ -179,11 +195,29 @@ def smpp_add(
     password: Annotated[
         str, typer.Option(help="SMPP password (max 8 chars).", prompt=True, hide_input=True)
     ] = ...,  # type: ignore[assignment]
+    concatenated: ConcatenatedOption = Concatenated.reassemble,
     json: JsonOption = False,
 ) -> None:
     """Give a tenant an SMPP login for binding to the gateway."""
-    data = client(ctx).post(f"/v1/tenants/{tenant}/smpp", {"system_id": system_id, "password": password})
+    body = {"system_id": system_id, "password": password, "concatenated": concatenated.value}
+    data = client(ctx).post(f"/v1/tenants/{tenant}/smpp", body)
     print_json(data) if json else console.print(f"SMPP login {data['system_id']} added", highlight=False)
+
+
+@smpp_app.command("set")
+def smpp_set(
+    ctx: typer.Context,
+    tenant: TenantArg,
+    system_id: Annotated[str, typer.Argument(help="The system_id to change.")],
+    concatenated: ConcatenatedOption,
+    json: JsonOption = False,
+) -> None:
+    """Change an SMPP login: how its concatenated messages are taken (binds made from now on)."""
+    data = client(ctx).patch(f"/v1/tenants/{tenant}/smpp/{system_id}", {"concatenated": concatenated.value})
+    if json:
+        print_json(data)
+    else:
+        console.print(f"SMPP login {system_id}: concatenated = {data['concatenated']}", highlight=False)
 
 
 @smpp_app.command("list")
@@ -193,7 +227,11 @@ def smpp_list(ctx: typer.Context, tenant: TenantArg, json: JsonOption = False) -
     if json:
         print_json(creds)
         return
-    table(None, ["system_id", "created"], [[c["system_id"], when(c["created_at"])] for c in creds])
+    table(
+        None,
+        ["system_id", "concatenated", "created"],
+        [[c["system_id"], c.get("concatenated", "reassemble"), when(c["created_at"])] for c in creds],
+    )
 
 
 @smpp_app.command("remove")

@@ -64,6 +64,43 @@ def test_smpp_client_submits_and_gets_its_receipt_through_the_whole_appliance(tm
             client.unbind()
         finally:
             client.disconnect()
+        _parts_pass_through_to_the_carrier(node, smpp_port)
         assert node.terminate() == 0
     finally:
         node.kill_everything()
+
+
+def _parts_pass_through_to_the_carrier(node: Node, smpp_port: int) -> None:
+    """A login set to `concatenated = parts`: each part is its own message, sent to the carrier as that
+    part, with its own id and its own receipt."""
+    node.ctl("tenant", "smpp", "set", "acme", "acme1", "--concatenated", "parts", check=True)
+    listed = json.loads(node.ctl("tenant", "smpp", "list", "acme", "--json", check=True).stdout)
+    assert [(c["system_id"], c["concatenated"]) for c in listed] == [("acme1", "parts")]
+    client = smpplib.client.Client("127.0.0.1", smpp_port, timeout=5, allow_unknown_opt_params=True)
+    sent: list[Any] = []
+    receipts: list[Any] = []
+    client.set_message_sent_handler(lambda pdu, **_: sent.append(pdu))
+    client.set_message_received_handler(lambda pdu, **_: receipts.append(pdu))
+    client.connect()
+    try:
+        client.bind_transceiver(system_id="acme1", password="pw1")
+        for seq, text in ((1, b"Your parcel is on "), (2, b"its way")):
+            client.send_message(
+                source_addr_ton=5,
+                source_addr="Acme",
+                dest_addr_ton=1,
+                dest_addr_npi=1,
+                destination_addr="4528123456",
+                esm_class=0x40,
+                short_message=bytes([5, 0, 3, 0x33, 2, seq]) + text,
+                registered_delivery=1,
+            )
+        deadline = time.monotonic() + 30
+        while len(receipts) < 2 and time.monotonic() < deadline:
+            client.read_once()
+        assert [r.status for r in sent] == [0, 0]
+        assert sorted(r.receipted_message_id for r in receipts) == sorted(r.message_id for r in sent)
+        assert all(b"stat:DELIVRD" in r.short_message for r in receipts)
+        client.unbind()
+    finally:
+        client.disconnect()

@@ -687,3 +687,27 @@ async def test_parts_of_a_message_that_never_completes_get_rejectd_receipts_afte
     assert sorted(r.receipted_message_id.decode() for r in trx.receipts) == sorted(ids)
     assert all(b"stat:REJECTD" in r.short_message for r in trx.receipts)
     assert stand.smpp.parts.pending == 0 and await stand.accepted() == []
+
+
+async def test_a_login_set_to_parts_passes_each_part_on_as_its_own_message(stand: Stand) -> None:
+    tenant_id, _ = await stand.h.tenant("acme")
+    await stand.h.admin.add_smpp("test", tenant_id, "acme01", "secret", concatenated="parts")
+    trx, _ = await stand.esme("transceiver", "acme01")
+    ids = []
+    for seq, chunk in ((2, b"world"), (1, b"hello ")):
+        resp = await trx.call(
+            trx.submit, short_message=bytes([6, 8, 4, 0x01, 0x2C, 2, seq]) + chunk, esm_class=0x40
+        )
+        assert resp.status == 0
+        ids.append(resp.message_id.decode())
+    messages = await stand.accepted()
+    assert [(m.id, m.body, m.metadata["smpp.concat"]) for m in messages] == [
+        (ids[0], "world", "300/2/2"),
+        (ids[1], "hello ", "300/2/1"),
+    ]
+    assert all("smpp.part_ids" not in m.metadata and m.sms_parts == 1 for m in messages)
+    too_long = await trx.call(
+        trx.submit, short_message=bytes([5, 0, 3, 1, 2, 1]) + b"x" * 154, esm_class=0x40
+    )
+    assert too_long.status == 0x01  # ESME_RINVMSGLEN: it would not fit one part on the way out
+    assert stand.smpp.parts.pending == 0

@@ -329,3 +329,23 @@ async def test_memory_store_works_for_unit_tests() -> None:
 def test_importing_the_store_does_not_import_psycopg() -> None:
     code = "import sys, appliance.store; sys.exit('psycopg' in sys.modules or 'aiosqlite' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+async def test_an_smpp_login_takes_concatenated_messages_as_it_is_set_to(store: Store) -> None:
+    await store.create_tenant(_tenant("acme"))
+    await store.add_smpp_credential(
+        SmppCredential(system_id="acme1", tenant_id="t-acme", created_at=T0, concatenated="parts"), "pw"
+    )
+    await store.add_smpp_credential(
+        SmppCredential(system_id="acme2", tenant_id="t-acme", created_at=T0), "pw"
+    )
+    assert [(c.system_id, c.concatenated) for c in await store.list_smpp_credentials("t-acme")] == [
+        ("acme1", "parts"),
+        ("acme2", "reassemble"),
+    ]
+    changed = await store.set_smpp_concatenated("t-acme", "acme2", "parts")
+    assert changed.concatenated == "parts"
+    credential, _ = await store.find_smpp_credential("acme2")
+    assert credential.concatenated == "parts"
+    with pytest.raises(NotFound):
+        await store.set_smpp_concatenated("t-other", "acme2", "reassemble")  # not that tenant's login

@@ -28,9 +28,12 @@ from appliance.domain.segmentation import (
     Concat,
     Reassembler,
     Sar,
+    format_concat,
+    parse_concat,
     parse_udh,
     segment_binary,
     segment_count,
+    segment_part,
     segment_text,
 )
 from appliance.errors import InvalidInput, ProtocolError
@@ -355,3 +358,17 @@ def test_parts_travel_through_submit_sm_and_back_together() -> None:
         whole_sar = by_sar.add("conversation", Concat(ref, total, index), pdu.short_message, now=0.0)
     assert whole_udh is not None and whole_sar is not None
     assert decode_text(whole_udh, 0) == decode_text(whole_sar, 0) == text
+
+
+def test_a_client_part_keeps_its_numbering_and_must_fit_one_part() -> None:
+    assert parse_concat(format_concat(Concat(300, 4, 2))) == Concat(300, 4, 2)
+    for bad in (None, "", "1/2", "a/2/1", "1/2/3", "1/0/0", "70000/2/1"):
+        assert parse_concat(bad) is None
+    eight = segment_part("x" * 153, Concat(7, 2, 1), use_sar=False)
+    assert eight.short_message[:6] == bytes([5, 0, 3, 7, 2, 1]) and eight.udhi
+    sixteen = segment_part("x" * 152, Concat(0x1234, 2, 2), use_sar=False)
+    assert sixteen.short_message[:7] == bytes([6, 8, 4, 0x12, 0x34, 2, 2])
+    with pytest.raises(InvalidInput):
+        segment_part("x" * 153, Concat(0x1234, 2, 2), use_sar=False)  # the 16-bit IE leaves 152
+    with pytest.raises(InvalidInput):
+        segment_part("ж" * 68, Concat(7, 2, 1), use_sar=False)  # UCS-2 parts hold 67

@@ -195,3 +195,25 @@ def test_event_ids_are_derived_from_what_they_are_about() -> None:
         "delivered",
         True,
     )
+
+
+def test_a_part_passed_on_is_sent_as_that_part_with_the_clients_numbering() -> None:
+    dispatch = SmsDispatch(
+        message_id="m1",
+        tenant_id="t",
+        attempt=1,
+        carrier="c",
+        to="+4523456789",
+        body="on its way",
+        concat="51/3/2",
+    )
+    [pdu] = build_parts(dispatch, CARRIER)
+    assert pdu.esm_class == EsmClass.UDHI
+    udh, text = parse_udh(pdu.short_message)
+    assert udh.concat is not None
+    assert (udh.concat.reference, udh.concat.total, udh.concat.seq) == (51, 3, 2)
+    assert text == b"on its way"
+    sar = msgspec.structs.replace(CARRIER, use_sar=True)
+    [pdu] = build_parts(msgspec.structs.replace(dispatch, concat="700/3/3"), sar)
+    assert (pdu.esm_class, pdu.short_message) == (0, b"on its way")
+    assert (pdu.tlvs.sar_msg_ref_num, pdu.tlvs.sar_total_segments, pdu.tlvs.sar_segment_seqnum) == (700, 3, 3)

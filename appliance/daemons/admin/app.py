@@ -27,6 +27,7 @@ from appliance.daemons.admin.registry import RegistryService
 from appliance.daemons.admin.smpp_sessions import SmppSessionsService, smpp_session_handlers
 from appliance.errors import Conflict, HermesError, InvalidInput, NotFound, StoreError
 from appliance.store import Account, ApiKey, SmppCredential, Tenant
+from appliance.store.models import ConcatenatedMode
 
 StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
 
@@ -44,6 +45,11 @@ class NewKey(msgspec.Struct, forbid_unknown_fields=True):
 class NewSmppCredential(msgspec.Struct, forbid_unknown_fields=True):
     system_id: str
     password: str
+    concatenated: ConcatenatedMode = "reassemble"
+
+
+class SmppCredentialEdit(msgspec.Struct, forbid_unknown_fields=True):
+    concatenated: ConcatenatedMode
 
 
 class NewOperatorToken(msgspec.Struct, forbid_unknown_fields=True):
@@ -284,7 +290,16 @@ def create_admin_app(
     async def add_smpp(
         request: Request[Any, Any, Any], ref: FromPath[str], data: JSONBody[NewSmppCredential]
     ) -> SmppCredential:
-        return await registry.add_smpp(_actor(request), ref, data.system_id, data.password)
+        return await registry.add_smpp(_actor(request), ref, data.system_id, data.password, data.concatenated)
+
+    @patch("/v1/tenants/{ref:str}/smpp/{system_id:str}")
+    async def set_smpp(
+        request: Request[Any, Any, Any],
+        ref: FromPath[str],
+        system_id: FromPath[str],
+        data: JSONBody[SmppCredentialEdit],
+    ) -> SmppCredential:
+        return await registry.set_smpp(_actor(request), ref, system_id, data.concatenated)
 
     @delete("/v1/tenants/{ref:str}/smpp/{system_id:str}", status_code=200)
     async def remove_smpp(
@@ -339,6 +354,7 @@ def create_admin_app(
             revoke_key,
             list_smpp,
             add_smpp,
+            set_smpp,
             remove_smpp,
             list_tokens,
             create_token,

@@ -41,7 +41,7 @@ from appliance.store import (
     Webhook,
     WebhookDelivery,
 )
-from appliance.store.models import TenantStatus
+from appliance.store.models import ConcatenatedMode, TenantStatus
 
 Announce = Callable[[str, str], Awaitable[None]]
 
@@ -274,13 +274,32 @@ class RegistryService:
         return key
 
     # ---- SMPP credentials --------------------------------------------------------------------
-    async def add_smpp(self, actor: str, ref: str, system_id: str, password: str) -> SmppCredential:
+    async def add_smpp(
+        self,
+        actor: str,
+        ref: str,
+        system_id: str,
+        password: str,
+        concatenated: ConcatenatedMode = "reassemble",
+    ) -> SmppCredential:
         tenant = await self._store.get_tenant(ref)
         check_smpp_system_id(system_id)
         check_smpp_password(password)
-        credential = SmppCredential(system_id=system_id, tenant_id=tenant.id, created_at=self._clock())
+        credential = SmppCredential(
+            system_id=system_id, tenant_id=tenant.id, created_at=self._clock(), concatenated=concatenated
+        )
         await self._store.add_smpp_credential(credential, credentials.hash_password(password))
-        await self._audit(actor, "tenant.smpp.add", tenant.id, system_id=system_id)
+        await self._audit(actor, "tenant.smpp.add", tenant.id, system_id=system_id, concatenated=concatenated)
+        await self._announce("smpp_credential", system_id)
+        return credential
+
+    async def set_smpp(
+        self, actor: str, ref: str, system_id: str, concatenated: ConcatenatedMode
+    ) -> SmppCredential:
+        """Change how a login's concatenated messages are taken (binds made from now on)."""
+        tenant = await self._store.get_tenant(ref)
+        credential = await self._store.set_smpp_concatenated(tenant.id, system_id, concatenated)
+        await self._audit(actor, "tenant.smpp.set", tenant.id, system_id=system_id, concatenated=concatenated)
         await self._announce("smpp_credential", system_id)
         return credential
 

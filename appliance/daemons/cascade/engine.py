@@ -56,6 +56,7 @@ from appliance.domain.dispatch import (
 )
 from appliance.domain.events import Event
 from appliance.domain.message import Message
+from appliance.domain.segmentation import CONCAT_METADATA
 from appliance.errors import BusError
 from appliance.logs import get_logger
 
@@ -329,6 +330,7 @@ def dispatch_payload(message: Message, command: Dispatch) -> tuple[str, bytes]:
             priority=_SMS_PRIORITY.get(message.priority, 0),
             created_at=message.created_at,
             expires_at=command.expires_at,
+            concat=message.metadata.get(CONCAT_METADATA),
         )
         return sms_subject(route.target), _JSON.encode(sms)
     other = ChannelDispatch(

@@ -11,7 +11,7 @@ from typing import Final
 
 from appliance.domain import credentials
 from appliance.errors import NotFound
-from appliance.store import FullStore
+from appliance.store import FullStore, SmppCredential
 
 _LOGIN_TTL_S: Final = 30.0
 
@@ -25,7 +25,8 @@ class SmppLogins:
         self._store = store
         self._clock = clock
         self._key = secrets.token_bytes(32)  # the cache keeps a keyed digest, never the password
-        self._verified: dict[str, tuple[str, bytes, float]] = {}  # system_id -> (tenant, digest, at)
+        # system_id -> (credential, digest, at)
+        self._verified: dict[str, tuple[SmppCredential, bytes, float]] = {}
 
     def _digest(self, password: str) -> bytes:
         return hmac.digest(self._key, password.encode(), "sha256")
@@ -34,11 +35,11 @@ class SmppLogins:
         if kind == "smpp_credential":
             self._verified.pop(ident, None)
         elif kind == "tenant":
-            for system_id in [s for s, v in self._verified.items() if v[0] == ident]:
+            for system_id in [s for s, v in self._verified.items() if v[0].tenant_id == ident]:
                 del self._verified[system_id]
 
-    async def check(self, system_id: str, password: str) -> str | None:
-        """The tenant id when the login is right, else None."""
+    async def check(self, system_id: str, password: str) -> SmppCredential | None:
+        """The login (its tenant and settings) when the password is right, else None."""
         cached = self._verified.get(system_id)
         if cached is not None and self._clock() - cached[2] < _LOGIN_TTL_S:
             return cached[0] if hmac.compare_digest(cached[1], self._digest(password)) else None
@@ -48,5 +49,5 @@ class SmppLogins:
             return None
         if not await asyncio.to_thread(credentials.verify_password, password, stored):
             return None
-        self._verified[system_id] = (credential.tenant_id, self._digest(password), self._clock())
-        return credential.tenant_id
+        self._verified[system_id] = (credential, self._digest(password), self._clock())
+        return credential

@@ -40,12 +40,13 @@ from appliance.daemons.http import bind_tcp
 from appliance.domain.message import MessageRequest, new_message_id
 from appliance.domain.pipeline import Rejection
 from appliance.domain.receipt_text import TEXT_CHARS
-from appliance.domain.segmentation import Concat
+from appliance.domain.segmentation import CONCAT_METADATA, Concat, format_concat
 from appliance.domain.smpp_ingress import (
     Assembled,
     BindGuard,
     PartSets,
     Refused,
+    check_part_fits,
     decode_text_of,
     destination_of,
     receipt_metadata,
@@ -79,6 +80,7 @@ from appliance.protocols.smpp.server import ServerSession, SmppServer
 from appliance.protocols.smpp.session import BIND_TYPES, BindType
 from appliance.protocols.smpp.tlv import Tlvs
 from appliance.store import FullStore, Tenant
+from appliance.store.models import ConcatenatedMode
 
 S = CommandStatus
 _BIND_RESP: Final = {
@@ -101,6 +103,7 @@ class ClientSession(ServerSession):
     def __init__(self, server: HermesSmppServer, connection: SmppConnection) -> None:
         super().__init__(server, connection)
         self.tenant_id: str | None = None
+        self.concatenated: ConcatenatedMode = "reassemble"  # the login's choice, fixed at bind
         self.since: float | None = None
         self.submitted = 0
         self.refused = 0
@@ -267,8 +270,8 @@ class SmppGateway:
     async def check_bind(self, session: ClientSession, system_id: str, password: str, bind_type: str) -> int:
         """0 to accept the bind (the session then belongs to its tenant), else the status to refuse."""
         address = session.peer.rpartition(":")[0]
-        tenant_id = await self.logins.check(system_id, password)
-        tenant = await self.registry.tenant(tenant_id) if tenant_id is not None else None
+        login = await self.logins.check(system_id, password)
+        tenant = await self.registry.tenant(login.tenant_id) if login is not None else None
         if tenant is None or tenant.status != "active":
             failures, delay = self.guard.failed(address, self._monotonic())
             log.warning(
@@ -298,6 +301,7 @@ class SmppGateway:
             )
             return S.ESME_RALYBND
         session.tenant_id = tenant.id  # counts against the limit from here on, before any await
+        session.concatenated = login.concatenated if login is not None else "reassemble"
         try:
             await self.receipts.ensure_consumer(tenant.id)
         except Exception as exc:
@@ -411,6 +415,13 @@ class SmppGateway:
             if part.concat is None:
                 text = decode_text_of(part.payload, pdu.data_coding)
                 return await self._accept(session, tenant=tenant, pdu=pdu, to=to, text=text)
+            if session.concatenated == "parts":
+                # each part its own message, sent on as that part of a concatenated SMS
+                text = decode_text_of(part.payload, pdu.data_coding)
+                check_part_fits(text, part.concat)
+                return await self._accept(
+                    session, tenant=tenant, pdu=pdu, to=to, text=text, concat=part.concat
+                )
             tenant_id = session.tenant_id
             conversation = (pdu.source_addr, pdu.destination_addr)
             key = (tenant_id, *conversation)
@@ -551,13 +562,17 @@ class SmppGateway:
         to: str,
         text: str,
         part_ids: tuple[str, ...] = (),
+        concat: Concat | None = None,
     ) -> str:
+        metadata = _receipt_context(session, pdu, text=text, part_ids=part_ids)
+        if concat is not None:
+            metadata[CONCAT_METADATA] = format_concat(concat)
         request = MessageRequest(
             to=to,
             channel="sms",
             body=text,
             from_=sender_of(pdu.source_addr, pdu.source_addr_ton),
-            metadata=_receipt_context(session, pdu, text=text, part_ids=part_ids),
+            metadata=metadata,
         )
         auth = Authenticated(f"smpp:{session.system_id}", tenant)
         result = await self._coalescer.submit(auth, request)

@@ -12,7 +12,7 @@ import zlib
 from msgspec.structs import replace
 
 from appliance.domain.dispatch import SmsDispatch
-from appliance.domain.segmentation import Segment, segment_text
+from appliance.domain.segmentation import Segment, parse_concat, segment_part, segment_text
 from appliance.protocols.smpp.constants import EsmClass, RegisteredDelivery
 from appliance.protocols.smpp.pdu import SubmitSm
 from appliance.protocols.smpp.tlv import EMPTY_TLVS, Tlvs
@@ -39,8 +39,12 @@ def _source(sender: str | None, carrier: Carrier) -> tuple[str, int, int]:
 
 def build_parts(dispatch: SmsDispatch, carrier: Carrier) -> list[SubmitSm]:
     """One submit_sm per part, in order. Raises `InvalidInput` for text no SMS can carry."""
-    ref = reference(dispatch.message_id, dispatch.attempt, use_sar=carrier.use_sar)
-    segments = segment_text(dispatch.body, reference=ref, use_sar=carrier.use_sar)
+    passed_on = parse_concat(dispatch.concat)
+    if passed_on is not None:  # one part of a client's concatenated message, numbered as the client did
+        segments: tuple[Segment, ...] = (segment_part(dispatch.body, passed_on, use_sar=carrier.use_sar),)
+    else:
+        ref = reference(dispatch.message_id, dispatch.attempt, use_sar=carrier.use_sar)
+        segments = segment_text(dispatch.body, reference=ref, use_sar=carrier.use_sar)
     source, source_ton, source_npi = _source(dispatch.sender, carrier)
     template = SubmitSm(
         0,
