@@ -2,8 +2,9 @@
 
 Request on `hermes.router.route` (queue group `router`, so several instances share the load):
 `{"to": "+4523456789"}`. Reply: the route plan (chosen carrier, price, ordered fallbacks, the lookup,
-and the explanation), or `{"error": ...}` for a number that is not valid. Wiring only: the lookup
-order and the decision live in `services/route_planner.py` and `domain/routing/`.
+and the explanation), or `{"error": ...}` for a number that is not valid. `hermes.router.route_many`
+takes `{"to": [...]}` and answers `{"plans": [...]}`, one per number in order (the cascade's form).
+Wiring only: the lookup order and the decision live in `services/route_planner.py` and `domain/routing/`.
 
 Carriers and rates are held in memory: re-read when admin announces a `carrier`, `rates` or `mnp`
 change on `hermes.registry.changed`, and every `REGISTRY_RELOAD_S` in case an announcement was lost.
@@ -12,6 +13,7 @@ change on `hermes.registry.changed`, and every `REGISTRY_RELOAD_S` in case an an
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import httpx
 import msgspec
@@ -26,22 +28,49 @@ from appliance.services.route_planner import RoutePlanner, plan_body, planner_fr
 from appliance.store import open_store
 
 ROUTE_SUBJECT = "hermes.router.route"
+ROUTE_MANY_SUBJECT = "hermes.router.route_many"
 REGISTRY_RELOAD_S = 10.0
+MAX_NUMBERS = 1_000
 
 
 class RouteRequest(msgspec.Struct, forbid_unknown_fields=True):
     to: str
 
 
+class RouteManyRequest(msgspec.Struct, forbid_unknown_fields=True):
+    to: list[str]
+
+
+async def _plan_or_error(planner: RoutePlanner, to: str) -> dict[str, Any]:
+    try:
+        return plan_body(await planner.plan(to))
+    except InvalidInput as exc:
+        return {"error": {"code": "invalid_number", "message": str(exc)}}
+
+
+def _bad_request(reason: str) -> bytes:
+    return msgspec.json.encode({"error": {"code": "bad_request", "message": reason}})
+
+
 async def answer(planner: RoutePlanner, data: bytes) -> bytes:
     """One request's reply (a bad request is answered, never dropped: the asker must not hang)."""
     try:
         request = msgspec.json.decode(data, type=RouteRequest)
-        return msgspec.json.encode(plan_body(await planner.plan(request.to)))
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        return msgspec.json.encode({"error": {"code": "bad_request", "message": str(exc)}})
-    except InvalidInput as exc:
-        return msgspec.json.encode({"error": {"code": "invalid_number", "message": str(exc)}})
+        return _bad_request(str(exc))
+    return msgspec.json.encode(await _plan_or_error(planner, request.to))
+
+
+async def answer_many(planner: RoutePlanner, data: bytes) -> bytes:
+    """`{"to": [...]}` -> `{"plans": [...]}`, a plan (or its error) per number in order: what the
+    cascade asks for the steps of one loop turn together."""
+    try:
+        request = msgspec.json.decode(data, type=RouteManyRequest)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return _bad_request(str(exc))
+    if len(request.to) > MAX_NUMBERS:
+        return _bad_request(f"at most {MAX_NUMBERS} numbers per request, not {len(request.to)}")
+    return msgspec.json.encode({"plans": [await _plan_or_error(planner, to) for to in request.to]})
 
 
 async def serve(ctx: DaemonContext) -> None:
@@ -68,9 +97,13 @@ async def serve(ctx: DaemonContext) -> None:
         async def on_request(msg: Msg) -> None:
             await msg.respond(await answer(planner, msg.data))
 
+        async def on_request_many(msg: Msg) -> None:
+            await msg.respond(await answer_many(planner, msg.data))
+
         await nats.subscribe(HEALTH_SUBJECT_ALL, cb=on_health)
         await nats.subscribe(REGISTRY_CHANGED, cb=on_change)
         await nats.subscribe(ROUTE_SUBJECT, queue="router", cb=on_request)
+        await nats.subscribe(ROUTE_MANY_SUBJECT, queue="router", cb=on_request_many)
         ctx.ready(f"answering {ROUTE_SUBJECT}")
         await ctx.stopping.wait()
     finally:

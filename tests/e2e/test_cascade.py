@@ -23,6 +23,7 @@ import httpx
 import msgspec
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from appliance.bus.streams import accepted_subject, event_subject
@@ -221,15 +222,23 @@ def test_delivered_aggregator_kill_9_and_timers_across_an_appliance_restart(deli
 async def kill_9_with_1000_in_flight(node: Node, client: NatsClient) -> None:
     """3. kill -9 both cascade workers mid-flight: every message ends exactly once, none sent twice."""
     tenant = "tn_kill"
-    messages = [await publish_message(client, tenant, ("sms", f"+45281{n:05d}", 60)) for n in range(1000)]
-    ids = {m.id for m in messages}
     pids = node.child_pids(node.status())
-    while True:
-        done = [e for e in await stored_events(client, tenant) if e.kind in FINAL_KINDS]
-        if len(done) >= 150:
-            break
-        await asyncio.sleep(0.05)
-    assert len(done) < 1000, "all finished before the kill; the test proves nothing"
+    finished = 0
+
+    async def count(_msg: Msg) -> None:
+        nonlocal finished
+        finished += 1
+
+    # counted as they are published (a read of the stream is too slow: all may finish meanwhile)
+    watch = await client.subscribe(f"evt.{tenant}.delivered", cb=count)
+    messages = await asyncio.gather(
+        *(publish_message(client, tenant, ("sms", f"+45281{n:05d}", 60)) for n in range(1000))
+    )
+    ids = {m.id for m in messages}
+    while finished < 150:  # noqa: ASYNC110 - waiting for the cascade to be well under way
+        await asyncio.sleep(0.01)
+    await watch.unsubscribe()
+    assert finished < 1000, "all finished before the kill; the test proves nothing"
     for name in ("cascade.0", "cascade.1"):
         os.kill(pids[name], signal.SIGKILL)
     events = await wait_final(client, tenant, ids, timeout_s=120)

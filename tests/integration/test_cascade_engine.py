@@ -29,7 +29,7 @@ from appliance.bus.cascade_state import StateBucket
 from appliance.bus.requests import Requests
 from appliance.bus.streams import accepted_subject, ensure_streams, event_subject
 from appliance.daemons.cascade import Engine, Inputs
-from appliance.daemons.cascade.engine import ROUTE_SUBJECT, RouterUnavailable
+from appliance.daemons.cascade.routes import ROUTE_MANY_SUBJECT, RouterUnavailable
 from appliance.domain.cascade import Start
 from appliance.domain.events import FINAL_KINDS, Event
 from appliance.domain.message import ChannelTarget, Message, new_message_id
@@ -152,7 +152,8 @@ class World:
         await ensure_streams(js)
 
         async def route(msg: Msg) -> None:
-            await msg.respond(msgspec.json.encode(plan_for(msgspec.json.decode(msg.data)["to"])))
+            numbers = msgspec.json.decode(msg.data)["to"]
+            await msg.respond(msgspec.json.encode({"plans": [plan_for(to) for to in numbers]}))
 
         async def watch(msg: Msg) -> None:
             event = msgspec.json.decode(msg.data, type=Event)
@@ -160,7 +161,7 @@ class World:
                 self.events.append(event)
                 self.changed.set()
 
-        await self.client.subscribe(ROUTE_SUBJECT, cb=route)
+        await self.client.subscribe(ROUTE_MANY_SUBJECT, cb=route)
         await self.client.subscribe("evt.>", cb=watch)
         subscription = await js.pull_subscribe("dispatch.>", durable="standins", stream="DISPATCH")
         self._tasks.append(asyncio.create_task(self._executors(subscription)))

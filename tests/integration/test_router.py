@@ -212,6 +212,17 @@ async def test_route_requests_over_nats(store: FullStore, nats_server: str, tmp_
             (await nats.request(router.ROUTE_SUBJECT, b'{"to": "+4528123457"}', timeout=5)).data
         )
         assert (reply["chosen"], reply["fallbacks"]) == ("cheap", ["agg"])
+        # the cascade's form: several numbers, a plan or an error for each, in order
+        many = msgspec.json.decode(
+            (await nats.request(router.ROUTE_MANY_SUBJECT, b'{"to": ["+4528123457", "12"]}', timeout=5)).data
+        )
+        assert [p.get("chosen") for p in many["plans"]] == ["cheap", None]
+        assert many["plans"][1]["error"]["code"] == "invalid_number"
+        for garbage in (b'{"to": "+4528123457"}', b"[", b'{"to": ["+1"], "x": 1}'):
+            refused = msgspec.json.decode(
+                (await nats.request(router.ROUTE_MANY_SUBJECT, garbage, timeout=5)).data
+            )
+            assert refused["error"]["code"] == "bad_request"
     finally:
         await nats.close()
         ctx.stopping.set()

@@ -28,12 +28,11 @@ from typing import Any, Final
 
 import msgspec
 from nats.aio.client import Client as NatsClient
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeoutError
 
 from appliance.bus.cascade_state import StateBucket, StateConflict
 from appliance.bus.requests import Requests
 from appliance.bus.streams import event_subject, timer_subject
+from appliance.daemons.cascade.routes import RouteAsker, RouterUnavailable
 from appliance.domain.cascade import (
     Cascade,
     CascadeEvent,
@@ -60,7 +59,6 @@ from appliance.domain.segmentation import CONCAT_METADATA
 from appliance.errors import BusError
 from appliance.logs import get_logger
 
-ROUTE_SUBJECT: Final = "hermes.router.route"  # answered by the router daemon (appliance.daemons.router)
 _MAX_CONFLICTS: Final = 20
 _STEP_TIMEOUT_S: Final = 15.0
 _SMS_PRIORITY: Final = {"low": 0, "normal": 0, "high": 1}
@@ -83,10 +81,6 @@ class Timer(msgspec.Struct, frozen=True):
     tenant_id: str
     attempt: int
     due: float
-
-
-class RouterUnavailable(BusError):
-    """The router did not answer in time; the input is handed back and tried again."""
 
 
 _RECORD_ENCODER: Final = msgspec.msgpack.Encoder()
@@ -120,6 +114,7 @@ class Engine:
     ) -> None:
         self._nats = nats
         self._requests = requests
+        self._routes = RouteAsker(requests, timeout_s=route_timeout_s)
         self._states = states
         self._defaults = dict(default_timeouts)
         self._route_timeout_s = route_timeout_s
@@ -230,18 +225,11 @@ class Engine:
             commands[index : index + 1] = list(step.commands)
 
     async def _ask_router(self, to: str) -> dict[str, Any]:
-        try:
-            async with asyncio.timeout(self._route_timeout_s):
-                reply = await self._requests.request(ROUTE_SUBJECT, _JSON.encode({"to": to}))
-        except (NatsTimeoutError, NoRespondersError, TimeoutError) as exc:
-            raise RouterUnavailable(f"the router did not answer: {exc!r}") from exc
-        if not reply.data and reply.headers and reply.headers.get("Status") == "503":
-            raise RouterUnavailable("the router did not answer: no responders")
-        try:
-            plan = msgspec.json.decode(reply.data)
-        except msgspec.DecodeError:
-            return {"error": {"message": "unreadable router answer"}}
-        return plan if isinstance(plan, dict) else {"error": {"message": "unreadable router answer"}}
+        async with asyncio.timeout(self._route_timeout_s):
+            try:
+                return await self._routes.plan(to)
+            except TimeoutError as exc:
+                raise RouterUnavailable(f"the router did not answer: {exc!r}") from exc
 
     # -- carrying out commands
     async def _carry_out(self, message: Message, commands: tuple[Command, ...] | list[Command]) -> None:

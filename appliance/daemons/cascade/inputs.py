@@ -26,7 +26,8 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
-from appliance.daemons.cascade.engine import Engine, RouterUnavailable, Timer
+from appliance.daemons.cascade.engine import Engine, Timer
+from appliance.daemons.cascade.routes import RouterUnavailable
 from appliance.domain.cascade import Start, Timeout
 from appliance.domain.cascade_inputs import EXECUTOR_KINDS, from_executor
 from appliance.domain.events import EVENT_DECODER

@@ -1,0 +1,65 @@
+"""The cascade asks the router for the plans of one loop turn in one request, over a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+import pytest
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+
+from appliance.bus.requests import Requests
+from appliance.daemons.cascade.routes import ROUTE_MANY_SUBJECT, RouteAsker, RouterUnavailable
+
+
+async def _connected(url: str) -> NatsClient:
+    client = NatsClient()
+    await client.connect(servers=[url])
+    return client
+
+
+async def test_the_plans_of_one_turn_are_one_request_answered_in_order(nats_server: str) -> None:
+    router, cascade = await _connected(nats_server), await _connected(nats_server)
+    asked: list[list[str]] = []
+
+    async def answer(msg: Msg) -> None:
+        numbers = msgspec.json.decode(msg.data)["to"]
+        asked.append(numbers)
+        await msg.respond(msgspec.json.encode({"plans": [{"chosen": f"c{to}"} for to in numbers]}))
+
+    await router.subscribe(ROUTE_MANY_SUBJECT, cb=answer)
+    await router.flush()
+    requests = Requests(cascade)
+    try:
+        routes = RouteAsker(requests, timeout_s=5)
+        plans = await asyncio.gather(*(routes.plan(f"+45{n}") for n in range(40)))
+        assert [p["chosen"] for p in plans] == [f"c+45{n}" for n in range(40)]
+        assert asked == [[f"+45{n}" for n in range(40)]]
+        assert (await routes.plan("+451"))["chosen"] == "c+451"  # a later turn: a request of its own
+        assert len(asked) == 2
+    finally:
+        await requests.close()
+        await router.close()
+        await cascade.close()
+
+
+async def test_a_wrong_answer_is_an_error_per_number_and_no_router_is_unavailable(nats_server: str) -> None:
+    router, cascade = await _connected(nats_server), await _connected(nats_server)
+    requests = Requests(cascade)
+    try:
+        routes = RouteAsker(requests, timeout_s=5)
+        with pytest.raises(RouterUnavailable, match="no responders"):
+            await routes.plan("+4528123456")
+
+        async def short(msg: Msg) -> None:
+            await msg.respond(b'{"plans": [{"chosen": "a"}]}')  # one plan for two numbers
+
+        await router.subscribe(ROUTE_MANY_SUBJECT, cb=short)
+        await router.flush()
+        plans = await asyncio.gather(routes.plan("+1"), routes.plan("+2"))
+        assert all("1 plans for 2" in p["error"]["message"] for p in plans)
+    finally:
+        await requests.close()
+        await router.close()
+        await cascade.close()
