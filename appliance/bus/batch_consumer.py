@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 from nats.aio.client import Client as NatsClient
@@ -74,12 +74,34 @@ async def _ensure_consumer(nats: NatsClient, stream: str, config: ConsumerConfig
         await js.add_consumer(stream, config=config)
 
 
+def batch_consumer_config(
+    durable: str, subjects: str | Sequence[str], *, batch: int = 500, ack_wait_s: float = 30.0
+) -> ConsumerConfig:
+    """The durable consumer `consume_batches` reads from (one filter subject, or several)."""
+    filters = [subjects] if isinstance(subjects, str) else list(subjects)
+    return ConsumerConfig(
+        name=durable,
+        durable_name=durable,
+        ack_policy=AckPolicy.ALL,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=ack_wait_s,
+        max_ack_pending=batch * 4,
+        filter_subject=filters[0] if len(filters) == 1 else None,
+        filter_subjects=filters if len(filters) > 1 else None,
+    )
+
+
+async def set_filters(nats: NatsClient, stream: str, config: ConsumerConfig) -> None:
+    """Create the consumer, or change the subjects of the existing one (its position is kept)."""
+    await nats.jetstream().add_consumer(stream, config=config)
+
+
 async def consume_batches(
     nats: NatsClient,
     *,
     stream: str,
     durable: str,
-    subject: str,
+    subject: str | Sequence[str],
     handler: BatchHandler,
     stopping: asyncio.Event,
     batch: int = 500,
@@ -89,15 +111,7 @@ async def consume_batches(
     api_prefix: str = "$JS.API",
 ) -> None:
     """Pull, gather, handle and ack batches until `stopping` is set."""
-    config = ConsumerConfig(
-        name=durable,
-        durable_name=durable,
-        ack_policy=AckPolicy.ALL,
-        deliver_policy=DeliverPolicy.ALL,
-        ack_wait=ack_wait_s,
-        max_ack_pending=batch * 4,
-        filter_subject=subject,
-    )
+    config = batch_consumer_config(durable, subject, batch=batch, ack_wait_s=ack_wait_s)
     await _ensure_consumer(nats, stream, config)
     inbox = _Inbox()
     reply = nats.new_inbox()

@@ -3,11 +3,14 @@ blocking another.
 
 Two loops. The intake loop consumes EVENTS and, for tenants with a webhook, turns every final
 outcome (or every event, if the tenant asked) into a pending delivery in the store, acking the
-events once stored. Most events concern no webhook and are skipped on their subject alone, so the
-intake's cost is mostly the bus's: it gathers events for up to `_LINGER_S` into one batch and one
-ack (`bus.batch_consumer`), which adds at most that much to a webhook's latency. The delivery loop
-POSTs due deliveries concurrently: at most `_PER_TENANT` in flight per tenant and `_IN_FLIGHT` in
-all, each with a timeout, so a slow or dead endpoint only delays its own tenant.
+events once stored. Most events concern no webhook, so nats-server does not even send them: the
+consumer's filter subjects name just what the webhooks want (`filters_for`), and are set again when
+admin announces a webhook change (and every `_REFILTER_S`, in case an announcement was lost); a
+webhook takes the events published from then on. The intake gathers events for up to `_LINGER_S`
+into one batch and one ack (`bus.batch_consumer`), which adds at most that much to a webhook's
+latency. The delivery loop POSTs due deliveries concurrently: at most `_PER_TENANT` in flight per
+tenant and `_IN_FLIGHT` in all, each with a timeout, so a slow or dead endpoint only delays its own
+tenant.
 """
 
 from __future__ import annotations
@@ -16,14 +19,16 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 
 import httpx
 import msgspec
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from appliance.bus.batch_consumer import consume_batches
+from appliance.bus.batch_consumer import batch_consumer_config, consume_batches, set_filters
 from appliance.bus.connection import close_bus, connect
-from appliance.bus.streams import REGISTRY_CHANGED
+from appliance.bus.streams import REGISTRY_CHANGED, event_subject
 from appliance.daemons.runtime import DaemonContext
 from appliance.domain import webhooks
 from appliance.domain.events import EVENT_DECODER, FINAL_KINDS, Event, expand
@@ -36,6 +41,22 @@ _IN_FLIGHT = 64
 _TIMEOUT_S = 10.0
 _POLL_S = 0.5
 _LINGER_S = 0.05
+_REFILTER_S = 30.0
+DURABLE = "notifier"
+NO_WEBHOOK = "evt.__no_webhook__.none"
+"""The filter while no tenant has a webhook: no event has this subject (tenant ids are `tn_...`)."""
+
+
+def filters_for(hooks: Iterable[Webhook]) -> list[str]:
+    """The EVENTS subjects the webhooks want: every event of an `all` tenant, else its final outcomes.
+    One tenant's subjects never overlap another's, as JetStream requires of filter subjects."""
+    subjects: list[str] = []
+    for hook in sorted(hooks, key=lambda h: h.tenant_id):
+        if hook.events == "all":
+            subjects.append(event_subject(hook.tenant_id, ">"))
+        else:
+            subjects += [event_subject(hook.tenant_id, kind) for kind in sorted(FINAL_KINDS)]
+    return subjects or [NO_WEBHOOK]
 
 
 class _Body(msgspec.Struct):
@@ -193,29 +214,75 @@ class _Change(msgspec.Struct):
     id: str
 
 
+class Filters:
+    """Keeps the notifier's consumer filtered to what the webhooks in the store want."""
+
+    def __init__(self, nats: NatsClient, store: FullStore) -> None:
+        self._nats = nats
+        self._store = store
+        self.current: list[str] = []
+        self._lock = asyncio.Lock()
+
+    async def refresh(self) -> list[str]:
+        async with self._lock:
+            wanted = filters_for(await self._store.list_webhooks())
+            if wanted != self.current:
+                await set_filters(self._nats, "EVENTS", batch_consumer_config(DURABLE, wanted))
+                self.current = wanted
+            return wanted
+
+    async def run(self, stopping: asyncio.Event, changed: asyncio.Event) -> None:
+        """Set the filters again on every announced change, and every `_REFILTER_S` regardless."""
+        while not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_REFILTER_S):
+                    await _first(stopping, changed)
+            changed.clear()
+            if stopping.is_set():
+                return
+            try:
+                await self.refresh()
+            except Exception as exc:  # the store or the bus is down: the old filters stay, try again
+                log.error("webhook filters not updated", action="notifier.filters_failed", error=repr(exc))
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+
+
 async def serve(ctx: DaemonContext) -> None:
     store = await open_store(ctx.config.store)
     nats = await connect(ctx.config, name="notifier")
     async with httpx.AsyncClient(follow_redirects=False) as http:
         notifier = Notifier(store, http)
         try:
+            filters = Filters(nats, store)
+            changed = asyncio.Event()
 
             async def on_change(msg: Msg) -> None:
                 with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
                     change = msgspec.json.decode(msg.data, type=_Change)
                     if change.kind in ("webhook", "tenant"):
                         notifier.forget(change.id)
+                        changed.set()
 
             await nats.subscribe(REGISTRY_CHANGED, cb=on_change)
+            subjects = await filters.refresh()
             ctx.ready("webhooks")
             async with asyncio.TaskGroup() as group:
                 group.create_task(notifier.run_deliveries(ctx.stopping))
+                group.create_task(filters.run(ctx.stopping, changed))
                 group.create_task(
                     consume_batches(
                         nats,
                         stream="EVENTS",
-                        durable="notifier",
-                        subject="evt.>",
+                        durable=DURABLE,
+                        subject=subjects,
                         handler=notifier.enqueue,
                         stopping=ctx.stopping,
                         linger_s=_LINGER_S,

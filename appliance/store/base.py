@@ -204,6 +204,9 @@ class WebhookStore(Protocol):
         """Insert or replace the tenant's webhook. NotFound("tenant") when the tenant does not exist."""
 
     async def get_webhook(self, tenant_id: str) -> Webhook | None: ...
+    async def list_webhooks(self) -> list[Webhook]:
+        """Every tenant's webhook, by tenant id."""
+
     async def delete_webhook(self, tenant_id: str) -> None:
         """NotFound("webhook", tenant_id)."""
 

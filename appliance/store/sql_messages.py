@@ -262,6 +262,10 @@ class SqlMessages(SqlHost, MessageStore, ComplianceStore, WebhookStore):
         row = await self._fetch_one(f"SELECT {_WEBHOOK} FROM webhooks WHERE tenant_id = ?", (tenant_id,))
         return None if row is None else _make(Webhook, row)
 
+    async def list_webhooks(self) -> list[Webhook]:
+        rows = await self._fetch_all(f"SELECT {_WEBHOOK} FROM webhooks ORDER BY tenant_id", ())
+        return [_make(Webhook, row) for row in rows]
+
     async def delete_webhook(self, tenant_id: str) -> None:
         async with self._session(write=True) as session:
             if not await session.execute("DELETE FROM webhooks WHERE tenant_id = ?", (tenant_id,)):

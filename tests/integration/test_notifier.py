@@ -11,11 +11,12 @@ import httpx
 import msgspec
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 
 from appliance.bus.batch_consumer import consume_batches
 from appliance.bus.streams import ensure_streams
 from appliance.config.schema import StoreSection
-from appliance.daemons.notifier import Notifier
+from appliance.daemons.notifier import DURABLE, NO_WEBHOOK, Filters, Notifier, filters_for
 from appliance.domain import webhooks
 from appliance.store import FullStore, Tenant, Webhook, open_store
 
@@ -141,3 +142,60 @@ async def test_final_outcomes_are_signed_posted_and_retried(setup: tuple[FullSto
         assert receiver.requests[1][0]["hermes-event-id"] == receiver.requests[0][0]["hermes-event-id"]
         stopping.set()
         await consumer
+
+
+def test_filters_name_what_each_webhook_wants_and_nothing_else() -> None:
+    now = time.time()
+    hooks = [
+        Webhook(tenant_id="tn_b", url="http://b", secret="s", events="all", created_at=now),
+        Webhook(tenant_id="tn_a", url="http://a", secret="s", events="final", created_at=now),
+    ]
+    assert filters_for(hooks) == [
+        "evt.tn_a.dead_lettered",
+        "evt.tn_a.delivered",
+        "evt.tn_a.failed",
+        "evt.tn_b.>",
+    ]
+    assert filters_for([]) == [NO_WEBHOOK]
+
+
+async def test_nats_server_sends_the_notifier_only_what_webhooks_want(
+    setup: tuple[FullStore, NatsClient],
+) -> None:
+    store, nats = setup
+    js = nats.jetstream()
+    filters = Filters(nats, store)
+    assert await filters.refresh() == [NO_WEBHOOK]
+    await store.set_webhook(
+        Webhook(tenant_id="tn_a", url="http://a", secret="s", events="final", created_at=1.0)
+    )
+    await store.set_webhook(
+        Webhook(tenant_id="tn_b", url="http://b", secret="s", events="all", created_at=1.0)
+    )
+    await filters.refresh()
+    for subject in ("evt.tn_a.submitted", "evt.tn_a.failed", "evt.tn_b.submitted", "evt.tn_c.failed"):
+        tenant, kind = subject.split(".")[1:]
+        await js.publish(subject, event(tenant, kind, 1))
+    got: list[str] = []
+    stopping = asyncio.Event()
+
+    async def handle(batch: list[Msg]) -> None:
+        got.extend(m.subject for m in batch)
+
+    consumer = asyncio.create_task(
+        consume_batches(
+            nats, stream="EVENTS", durable=DURABLE, subject=filters.current, handler=handle, stopping=stopping
+        )
+    )
+    for _ in range(100):
+        if len(got) >= 2:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.2)
+    assert got == ["evt.tn_a.failed", "evt.tn_b.submitted"]
+    await store.delete_webhook("tn_b")
+    assert await filters.refresh() == ["evt.tn_a.dead_lettered", "evt.tn_a.delivered", "evt.tn_a.failed"]
+    info = await js.consumer_info("EVENTS", DURABLE)
+    assert info.config.filter_subjects == filters.current
+    stopping.set()
+    await consumer

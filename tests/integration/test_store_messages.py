@@ -416,12 +416,14 @@ async def test_webhook_set_replace_get_delete(acme: FullStore) -> None:
     await acme.set_webhook(replaced)
     assert await acme.get_webhook("t-acme") == replaced
     assert await acme.get_webhook("t-beta") is None
+    assert await acme.list_webhooks() == [replaced]
 
     with pytest.raises(NotFound) as caught:
         await acme.set_webhook(msgspec.structs.replace(hook, tenant_id="t-nope"))
     assert (caught.value.kind, caught.value.ref) == ("tenant", "t-nope")
     await acme.delete_webhook("t-acme")
     assert await acme.get_webhook("t-acme") is None
+    assert await acme.list_webhooks() == []
     with pytest.raises(NotFound) as caught:
         await acme.delete_webhook("t-acme")
     assert (caught.value.kind, caught.value.ref) == ("webhook", "t-acme")
