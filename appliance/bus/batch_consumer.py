@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import msgspec
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
@@ -168,6 +169,75 @@ async def consume_batches(
             await waker
         with contextlib.suppress(Exception):
             await subscription.unsubscribe()
+
+
+class PullRefused(Exception):
+    """The server ended a pull request with a status other than "expired" (409, 404, ...)."""
+
+
+class Puller:
+    """The messages of a durable pull consumer as they come, for consumers that ack each message on its
+    own (the cascade): the same one-open-pull-request shape as `consume_batches`, without its batches.
+
+    `next(room)` opens a pull request for up to `min(batch, room)` messages when none is open, and
+    returns what has arrived (waiting up to `wait_s` for the first); [] when the wait ended with none.
+    """
+
+    def __init__(
+        self,
+        nats: NatsClient,
+        *,
+        stream: str,
+        durable: str,
+        batch: int = 256,
+        wait_s: float = 0.5,
+        api_prefix: str = "$JS.API",
+    ) -> None:
+        self._nats = nats
+        self._batch = batch
+        self._wait_s = wait_s
+        self._pull_subject = f"{api_prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._reply = nats.new_inbox()
+        self._inbox = _Inbox()
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        if self._subscription is None:
+            self._subscription = await self._nats.subscribe(self._reply, cb=self._inbox.receive)
+
+    async def close(self) -> None:
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+            self._subscription = None
+
+    def wake(self) -> None:
+        """End a wait in `next` now (the daemon is stopping)."""
+        self._inbox.arrived.set()
+
+    async def next(self, room: int) -> list[Msg]:
+        """What arrived, [] after a wait with nothing; PullRefused when the server refused the request."""
+        await self.start()
+        inbox = self._inbox
+        if inbox.open <= 0:
+            wanted = max(1, min(self._batch, room))
+            inbox.open, inbox.ended = wanted, None
+            pull = msgspec.json.encode({"batch": wanted, "expires": int(self._wait_s * 1e9)})
+            await self._nats.publish(self._pull_subject, pull, reply=self._reply)
+        if not inbox.messages:
+            inbox.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._wait_s + 1.0):
+                    await inbox.arrived.wait()
+            if not inbox.messages:
+                if not inbox.arrived.is_set():
+                    inbox.open = 0  # no answer at all (reconnected?): the request is lost
+                if inbox.ended is not None:
+                    ended, inbox.ended = inbox.ended, None
+                    raise PullRefused(f"pull request ended with status {ended}")
+                return []
+        messages, inbox.messages = inbox.messages, []
+        return messages
 
 
 async def _wake_on_stop(stopping: asyncio.Event, inbox: _Inbox) -> None:

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js.api import StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
-from appliance.bus.batch_consumer import consume_batches
+from appliance.bus.batch_consumer import Puller, PullRefused, consume_batches
 
 
 @pytest.fixture
@@ -116,3 +116,31 @@ async def test_a_failed_batch_is_tried_again_before_anything_newer_is_acked(
     stopping.set()
     await task
     assert sorted(set(seen), key=int) == [b"%d" % n for n in range(25)]
+
+
+async def test_a_puller_hands_over_what_arrives_within_the_room_asked_for(
+    bus: tuple[NatsClient, str],
+) -> None:
+    nats, stream = bus
+    js = nats.jetstream()
+    await js.add_consumer(
+        stream,
+        ConsumerConfig(durable_name="p", ack_policy=AckPolicy.EXPLICIT, filter_subject=f"{stream.lower()}.>"),
+    )
+    for n in range(10):
+        await js.publish(f"{stream.lower()}.x", str(n).encode())
+    puller = Puller(nats, stream=stream, durable="p", batch=100, wait_s=0.5)
+    first = await puller.next(room=3)  # the request asks for no more than there is room for
+    assert [m.data for m in first] == [b"0", b"1", b"2"]
+    rest: list[Msg] = []
+    while len(rest) < 7:
+        rest += await puller.next(room=100)
+    assert [m.data for m in rest] == [str(n).encode() for n in range(3, 10)]
+    for message in first + rest:
+        await message.ack()
+    assert await puller.next(room=100) == []  # a wait with nothing: empty, not an error
+    await puller.close()
+    missing = Puller(nats, stream=stream, durable="nobody", wait_s=0.2)
+    with pytest.raises(PullRefused):
+        await missing.next(room=10)
+    await missing.close()

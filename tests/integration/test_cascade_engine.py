@@ -255,7 +255,9 @@ class Worker:
             default_timeouts={},
             finished_ttl_s=60,
         )
-        self.task = asyncio.create_task(Inputs(js, self.engine, concurrency=64).run(self.stopping))
+        self.task = asyncio.create_task(
+            Inputs(self.client, js, self.engine, concurrency=64).run(self.stopping)
+        )
 
     async def stop(self) -> None:
         """Like the daemon's stop: a bounded drain, then cancel (with the stragglers' stacks on stderr)."""

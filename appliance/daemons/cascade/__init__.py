@@ -40,7 +40,7 @@ async def serve(ctx: DaemonContext) -> None:
             route_timeout_s=section.route_timeout_s,
             finished_ttl_s=section.finished_ttl_s,
         )
-        inputs = Inputs(js, engine, concurrency=section.concurrency)
+        inputs = Inputs(nats, js, engine, concurrency=section.concurrency)
         runner = asyncio.create_task(inputs.run(ctx.stopping), name="cascade inputs")
         ctx.ready("driving messages")
         stopped = asyncio.create_task(ctx.stopping.wait())

@@ -32,7 +32,7 @@ from nats.aio.client import Client as NatsClient
 from appliance.bus.cascade_state import StateBucket, StateConflict
 from appliance.bus.requests import Requests
 from appliance.bus.streams import event_subject, timer_subject
-from appliance.daemons.cascade.routes import RouteAsker, RouterUnavailable
+from appliance.daemons.cascade.routes import RouteAsker
 from appliance.domain.cascade import (
     Cascade,
     CascadeEvent,
@@ -117,7 +117,6 @@ class Engine:
         self._routes = RouteAsker(requests, timeout_s=route_timeout_s)
         self._states = states
         self._defaults = dict(default_timeouts)
-        self._route_timeout_s = route_timeout_s
         self._finished_ttl_s = finished_ttl_s
         self._clock = clock
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -225,11 +224,8 @@ class Engine:
             commands[index : index + 1] = list(step.commands)
 
     async def _ask_router(self, to: str) -> dict[str, Any]:
-        async with asyncio.timeout(self._route_timeout_s):
-            try:
-                return await self._routes.plan(to)
-            except TimeoutError as exc:
-                raise RouterUnavailable(f"the router did not answer: {exc!r}") from exc
+        """The router's plan; RouterUnavailable after `route_timeout_s` (the asker bounds its request)."""
+        return await self._routes.plan(to)
 
     # -- carrying out commands
     async def _carry_out(self, message: Message, commands: tuple[Command, ...] | list[Command]) -> None:

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from typing import Final
 
 import msgspec
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
+from appliance.bus.batch_consumer import Puller
 from appliance.daemons.cascade.engine import Engine, Timer
 from appliance.daemons.cascade.routes import RouterUnavailable
 from appliance.domain.cascade import Start, Timeout
@@ -88,10 +89,15 @@ def consumer_config(source: Source) -> ConsumerConfig:
 class Inputs:
     """Runs the three consumers into one `Engine` until `stopping` is set."""
 
-    def __init__(self, js: JetStreamContext, engine: Engine, *, concurrency: int = 256) -> None:
+    def __init__(
+        self, nats: NatsClient, js: JetStreamContext, engine: Engine, *, concurrency: int = 256
+    ) -> None:
+        self._nats = nats
         self._js = js
         self._engine = engine
+        self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
+        self._in_flight = 0
         self._batch = max(1, min(concurrency, 256))
         self.handled = 0
         self.failed = 0
@@ -102,47 +108,47 @@ class Inputs:
             "EVENTS": self._on_event,
             "TIMERS": self._on_timer,
         }
-        subscriptions = []
+        pullers = []
         for source in SOURCES:
             await _ensure_consumer(self._js, source)
-            subscriptions.append(
-                (source, await self._js.pull_subscribe_bind(durable=source.durable, stream=source.stream))
-            )
-        async with asyncio.TaskGroup() as group:
-            for source, subscription in subscriptions:
-                group.create_task(
-                    self._fetch_loop(source, subscription, handlers[source.stream], stopping, group)
-                )
+            puller = Puller(self._nats, stream=source.stream, durable=source.durable, batch=self._batch)
+            await puller.start()
+            pullers.append((source, puller))
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(_wake_on_stop(stopping, [p for _, p in pullers]))
+                for source, puller in pullers:
+                    group.create_task(
+                        self._fetch_loop(source, puller, handlers[source.stream], stopping, group)
+                    )
+        finally:
+            for _, puller in pullers:
+                await puller.close()
 
     async def _fetch_loop(
         self,
         source: Source,
-        subscription: JetStreamContext.PullSubscription,
+        puller: Puller,
         handler: Callable[[Msg], Awaitable[None]],
         stopping: asyncio.Event,
         group: asyncio.TaskGroup,
     ) -> None:
         delay = 0.1
-        try:
-            while not stopping.is_set():
-                try:
-                    messages = await subscription.fetch(self._batch, timeout=0.5)
-                except (NatsTimeoutError, TimeoutError):
-                    continue
-                except Exception as exc:  # the bus reconnecting: try again soon
-                    log.warning(
-                        "fetch failed", action="cascade.fetch_failed", durable=source.durable, error=repr(exc)
-                    )
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-                    continue
-                delay = 0.1
-                for message in messages:
-                    await self._slots.acquire()
-                    group.create_task(self._guarded(handler, message))
-        finally:
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+        while not stopping.is_set():
+            try:
+                messages = await puller.next(room=self._concurrency - self._in_flight)
+            except Exception as exc:  # refused, or the bus reconnecting: try again soon
+                log.warning(
+                    "fetch failed", action="cascade.fetch_failed", durable=source.durable, error=repr(exc)
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.1
+            for message in messages:
+                await self._slots.acquire()
+                self._in_flight += 1
+                group.create_task(self._guarded(handler, message))
 
     async def _guarded(self, handler: Callable[[Msg], Awaitable[None]], message: Msg) -> None:
         try:
@@ -157,6 +163,7 @@ class Inputs:
             with contextlib.suppress(Exception):
                 await message.nak(delay=_RETRY_DELAY_S)
         finally:
+            self._in_flight -= 1
             self._slots.release()
 
     async def _on_message(self, msg: Msg) -> None:
@@ -193,6 +200,12 @@ class Inputs:
             timer.message_id, f"timer:{timer.attempt}", Timeout(timer.attempt), not_before=timer.due
         )
         await msg.ack()
+
+
+async def _wake_on_stop(stopping: asyncio.Event, pullers: list[Puller]) -> None:
+    await stopping.wait()
+    for puller in pullers:
+        puller.wake()
 
 
 async def _ensure_consumer(js: JetStreamContext, source: Source) -> None:
