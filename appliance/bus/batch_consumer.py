@@ -206,10 +206,16 @@ class Puller:
             self._subscription = await self._nats.subscribe(self._reply, cb=self._inbox.receive)
 
     async def close(self) -> None:
+        """Stop taking messages; those delivered but not handed over go back at once (nak), rather
+        than when their ack wait runs out."""
         if self._subscription is not None:
             with contextlib.suppress(Exception):
                 await self._subscription.unsubscribe()
             self._subscription = None
+        held, self._inbox.messages = self._inbox.messages, []
+        for message in held:
+            with contextlib.suppress(Exception):
+                await message.nak()
 
     def wake(self) -> None:
         """End a wait in `next` now (the daemon is stopping)."""
