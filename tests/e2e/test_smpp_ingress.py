@@ -30,12 +30,7 @@ def test_smpp_client_submits_and_gets_its_receipt_through_the_whole_appliance(tm
         node.wait_until_carriers_bound()
         node.ctl("tenant", "add", "acme", "--email", "ops@acme.test", "--json", check=True)
         node.ctl("tenant", "smpp", "add", "acme", "--system-id", "acme1", "--password", "pw1", check=True)
-        client = smpplib.client.Client("127.0.0.1", smpp_port, timeout=5, allow_unknown_opt_params=True)
-        sent: list[Any] = []
-        receipts: list[Any] = []
-        client.set_message_sent_handler(lambda pdu, **_: sent.append(pdu))
-        client.set_message_received_handler(lambda pdu, **_: receipts.append(pdu))
-        client.connect()
+        client, sent, receipts = _transceiver(smpp_port)
         try:
             client.bind_transceiver(system_id="acme1", password="pw1")
             listed = json.loads(node.ctl("tenant", "smpp", "sessions", "--json", check=True).stdout)
@@ -76,12 +71,7 @@ def _parts_pass_through_to_the_carrier(node: Node, smpp_port: int) -> None:
     node.ctl("tenant", "smpp", "set", "acme", "acme1", "--concatenated", "parts", check=True)
     listed = json.loads(node.ctl("tenant", "smpp", "list", "acme", "--json", check=True).stdout)
     assert [(c["system_id"], c["concatenated"]) for c in listed] == [("acme1", "parts")]
-    client = smpplib.client.Client("127.0.0.1", smpp_port, timeout=5, allow_unknown_opt_params=True)
-    sent: list[Any] = []
-    receipts: list[Any] = []
-    client.set_message_sent_handler(lambda pdu, **_: sent.append(pdu))
-    client.set_message_received_handler(lambda pdu, **_: receipts.append(pdu))
-    client.connect()
+    client, sent, receipts = _transceiver(smpp_port)
     try:
         client.bind_transceiver(system_id="acme1", password="pw1")
         for seq, text in ((1, b"Your parcel is on "), (2, b"its way")):
@@ -104,3 +94,14 @@ def _parts_pass_through_to_the_carrier(node: Node, smpp_port: int) -> None:
         client.unbind()
     finally:
         client.disconnect()
+
+
+def _transceiver(port: int) -> tuple[smpplib.client.Client, list[Any], list[Any]]:
+    """A connected smpplib client, with the submit_sm_resp it gets and the receipts it is sent."""
+    client = smpplib.client.Client("127.0.0.1", port, timeout=5, allow_unknown_opt_params=True)
+    sent: list[Any] = []
+    receipts: list[Any] = []
+    client.set_message_sent_handler(lambda pdu, **_: sent.append(pdu))
+    client.set_message_received_handler(lambda pdu, **_: receipts.append(pdu))
+    client.connect()
+    return client, sent, receipts
