@@ -257,7 +257,7 @@ class _LosesFirstSubmitted(EventSink):
 async def test_a_redelivered_dispatch_is_not_submitted_again(harness: Harness) -> None:
     sim = await harness.sim()
     await harness.carrier("telia_dk", sim)
-    sink = _LosesFirstSubmitted(harness.js)
+    sink = _LosesFirstSubmitted(harness.nats)
     service = await harness.service(sink=sink)
     command = await harness.dispatch("telia_dk", "x" * 200)
     await harness.wait_for("submitted", 1)

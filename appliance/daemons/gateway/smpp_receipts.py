@@ -3,12 +3,15 @@
 Durability: each tenant gets a durable JetStream pull consumer on EVENTS (`smpp_receipts_<tenant>`,
 filtered to `evt.<tenant>.delivered|dead_lettered|failed`), created the first time one of its SMPP
 logins binds, before the bind is answered, so no outcome of a message submitted over SMPP can be
-missed. While the tenant has a receiver or transceiver bind, a pump fetches as many events as the
-binds' windows have room for and relays each: events that owe no receipt (REST messages, receipts
-not asked for) are acked at once; the others are acked only after the client answered every
-deliver_sm with deliver_sm_resp OK. A failure (no bind left, timeout, an error status) naks the
-event, so JetStream delivers it again, on this bind or the next. While nobody is bound, events
-simply wait in the consumer. Several gateway processes may pull from the same durable consumer.
+missed. While the tenant has a receiver or transceiver bind, a pump keeps one long pull request open
+on the consumer for as many events as the binds' windows have room for (`_Pull`: the server delivers
+them as they come, into a subscription callback that only gathers them; one request per window's
+worth, not a request and a `wait_for` per event as nats-py's `fetch` would) and relays each batch
+that arrived: events that owe no receipt (REST messages, receipts not asked for) are acked at once;
+the others are acked only after the client answered every deliver_sm with deliver_sm_resp OK. A
+failure (no bind left, timeout, an error status) naks the event, so JetStream delivers it again, on
+this bind or the next. While nobody is bound, events simply wait in the consumer (any that a pull
+still delivers are naked at once). Several gateway processes may pull from the same durable consumer.
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from collections.abc import Callable, Sequence
 from typing import Final, Protocol
 
 import msgspec
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
+from nats.aio.subscription import Subscription
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from appliance.bus.streams import event_subject
@@ -34,8 +37,11 @@ from appliance.protocols.smpp.pdu import DeliverSm, Pdu
 from appliance.protocols.smpp.tlv import Tlvs
 
 STREAM: Final = "EVENTS"
-_FETCH_MAX: Final = 100
+_FETCH_MAX: Final = 500
+_PULL_WAIT_S: Final = 1.0
+"""How long one pull request stays open on the server waiting for events."""
 _RETRY_DELAY_S: Final = 1.0
+_API: Final = "$JS.API"
 log = get_logger("hermes.gateway.smpp")
 
 
@@ -74,11 +80,65 @@ def receipt_pdu(receipt: PlannedReceipt) -> DeliverSm:
     )
 
 
+class _Pull:
+    """One long pull request at a time on a durable consumer; the subscription callback gathers what the
+    server delivers for it and sets `wake`."""
+
+    def __init__(self, nats: NatsClient, durable: str, wake: asyncio.Event) -> None:
+        self._nats = nats
+        self._subject = f"{_API}.CONSUMER.MSG.NEXT.{STREAM}.{durable}"
+        self._inbox = nats.new_inbox()
+        self._wake = wake
+        self._subscription: Subscription | None = None
+        self.messages: list[Msg] = []
+        self.open = 0
+        """Events the open request may still deliver (0: none open)."""
+        self.asked_at = 0.0
+        self.refused: str | None = None
+        """The status that ended the last request early (None when it was filled or ran its time)."""
+
+    async def start(self) -> None:
+        self.messages, self.open, self.refused = [], 0, None
+        self._subscription = await self._nats.subscribe(self._inbox, cb=self._receive)
+
+    async def close(self) -> None:
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def ask(self, batch: int, now: float) -> None:
+        self.open, self.asked_at, self.refused = batch, now, None
+        request = msgspec.json.encode({"batch": batch, "expires": int(_PULL_WAIT_S * 1e9)})
+        await self._nats.publish(self._subject, request, reply=self._inbox)
+
+    def lost(self, now: float) -> bool:
+        """No end came for the open request well after it expired (a reconnect lost it)."""
+        return self.open > 0 and now - self.asked_at > _PULL_WAIT_S + 1.0
+
+    def take(self) -> list[Msg]:
+        messages, self.messages = self.messages, []
+        return messages
+
+    async def _receive(self, msg: Msg) -> None:
+        status = msg.headers.get("Status") if msg.headers else None
+        if status is None:
+            self.messages.append(msg)
+            self.open = max(0, self.open - 1)
+        elif status == "100":  # an idle heartbeat
+            return
+        else:  # 408 expired, 409 conflict (too many waiting requests, consumer deleted...)
+            self.open = 0
+            self.refused = None if status == "408" else status
+        self._wake.set()
+
+
 class ReceiptRelay:
     """Per-tenant durable consumers and the pumps that drain them into receiver binds."""
 
-    def __init__(self, js: JetStreamContext, *, timeout_s: float = 30.0) -> None:
-        self._js = js
+    def __init__(self, nats: NatsClient, *, timeout_s: float = 30.0) -> None:
+        self._nats = nats
+        self._js = nats.jetstream()
         self._timeout_s = timeout_s
         self._receivers: Callable[[str], Sequence[Receiver]] = lambda _tenant: ()
         self._consumers: set[str] = set()
@@ -145,28 +205,52 @@ class ReceiptRelay:
 
     async def _pump(self, tenant_id: str) -> None:
         wake = self._wakes.setdefault(tenant_id, asyncio.Event())
-        subscription = await self._js.pull_subscribe_bind(durable=durable_name(tenant_id), stream=STREAM)
+        pull = _Pull(self._nats, durable_name(tenant_id), wake)
+        await pull.start()
+        loop = asyncio.get_running_loop()
+        delay = 0.1
         try:
             while not self._closing:
+                wake.clear()
                 receivers = self._receivers(tenant_id)
-                if not receivers:
-                    return
-                room = sum(r.room for r in receivers) - self._waiting.get(tenant_id, 0)
-                if room <= 0:
-                    wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(0.5):
-                            await wake.wait()
+                if not receivers:  # hand back what a pull still brings, then stop
+                    for msg in pull.take():
+                        with contextlib.suppress(Exception):
+                            await msg.nak()
+                    if pull.open > 0 and not pull.lost(loop.time()):
+                        await self._sleep(wake, 0.5)
+                        continue
+                    await pull.close()
+                    if not self._receivers(tenant_id):  # no await since: `attach` starts the next pump
+                        return
+                    await pull.start()
                     continue
-                try:
-                    messages = await subscription.fetch(min(room, _FETCH_MAX), timeout=1.0)
-                except (NatsTimeoutError, TimeoutError):
-                    continue
-                for msg in messages:
-                    self._waiting[tenant_id] = self._waiting.get(tenant_id, 0) + 1
-                    task = asyncio.get_running_loop().create_task(self._relay(tenant_id, msg))
+                messages = pull.take()
+                if messages:
+                    delay = 0.1
+                    self._waiting[tenant_id] = self._waiting.get(tenant_id, 0) + len(messages)
+                    task = loop.create_task(self._relay(tenant_id, messages))
                     self._relays.add(task)
                     task.add_done_callback(self._relays.discard)
+                    continue
+                if pull.refused is not None:
+                    log.warning(
+                        "smpp receipt pull refused; asking again",
+                        action="smpp.receipt_pull_refused",
+                        tenant_id=tenant_id,
+                        status=pull.refused,
+                    )
+                    pull.refused = None
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                if pull.lost(loop.time()):
+                    pull.open = 0
+                if pull.open <= 0:
+                    room = sum(r.room for r in receivers) - self._waiting.get(tenant_id, 0)
+                    if room > 0:
+                        await pull.ask(min(room, _FETCH_MAX), loop.time())
+                await self._sleep(wake, 0.5)
         except Exception as exc:
             log.error(
                 "smpp receipt pump failed",
@@ -175,61 +259,99 @@ class ReceiptRelay:
                 exc_info=exc,
             )
         finally:
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+            await pull.close()
 
-    async def _relay(self, tenant_id: str, msg: Msg) -> None:
-        counted = True
+    @staticmethod
+    async def _sleep(wake: asyncio.Event, timeout_s: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await wake.wait()
+
+    async def _relay(self, tenant_id: str, messages: list[Msg]) -> None:
+        """Issue the receipts of a batch of events, then ack each event whose every deliver_sm was
+        answered OK (nak the others). One task per batch, not per event."""
+        unissued = len(messages)
 
         def issued() -> None:
-            nonlocal counted
-            if counted:
-                counted = False
-                self._waiting[tenant_id] = max(0, self._waiting.get(tenant_id, 0) - 1)
-                self.wake(tenant_id)
+            nonlocal unissued
+            unissued -= 1
+            self._waiting[tenant_id] = max(0, self._waiting.get(tenant_id, 0) - 1)
 
+        answers: list[tuple[Msg, str, list[tuple[Receiver, asyncio.Future[Pdu]]]]] = []
         try:
-            await self._relay_one(tenant_id, msg, issued)
+            for msg in messages:
+                try:
+                    sent = await self._issue(tenant_id, msg)
+                finally:
+                    issued()
+                if sent is not None:
+                    answers.append((msg, *sent))
+            self.wake(tenant_id)
+            for msg, message_id, futures in answers:
+                await self._settle(tenant_id, msg, message_id, futures)
         finally:
-            issued()
-            self.wake(tenant_id)  # its window slot is free again
+            self._waiting[tenant_id] = max(0, self._waiting.get(tenant_id, 0) - unissued)
+            self.wake(tenant_id)  # window slots are free again
 
-    async def _relay_one(self, tenant_id: str, msg: Msg, issued: Callable[[], None]) -> None:
+    async def _issue(
+        self, tenant_id: str, msg: Msg
+    ) -> tuple[str, list[tuple[Receiver, asyncio.Future[Pdu]]]] | None:
+        """Put the event's deliver_sm on the wire; None once the event is settled already (acked as
+        owing nothing, or naked because no bind could take it)."""
         try:
             event = EVENT_DECODER.decode(msg.data)
         except (msgspec.DecodeError, msgspec.ValidationError):
             log.warning("unreadable event skipped", action="smpp.receipt_skipped", subject=msg.subject)
             await msg.ack()
-            return
+            return None
         receipts = plan_receipts(event.kind, event.message_id, event.at, event.data)
         if not receipts:
             await msg.ack()
-            return
+            return None
+        futures: list[tuple[Receiver, asyncio.Future[Pdu]]] = []
         try:
-            futures: list[tuple[Receiver, asyncio.Future[Pdu]]] = []
             for receipt in receipts:
                 target = self._target(tenant_id, receipt.system_id)
                 if target is None:
                     raise LookupError("no receiver bind")
                 futures.append((target, await target.issue(receipt_pdu(receipt), self._timeout_s)))
-            issued()
+        except Exception as exc:
+            for _, future in futures:
+                future.cancel()  # its answer, if any, is not waited for: the event comes again
+            await self._retry(tenant_id, msg, event.message_id, exc)
+            return None
+        return event.message_id, futures
+
+    async def _settle(
+        self,
+        tenant_id: str,
+        msg: Msg,
+        message_id: str,
+        futures: list[tuple[Receiver, asyncio.Future[Pdu]]],
+    ) -> None:
+        try:
             for target, future in futures:
                 response = await future
                 if response.command_status:
                     raise LookupError(f"deliver_sm_resp status 0x{response.command_status:08X}")
                 target.receipts_sent += 1
         except Exception as exc:
-            log.info(
-                "receipt not delivered; it will be sent again",
-                action="smpp.receipt_retry",
-                tenant_id=tenant_id,
-                message_id=event.message_id,
-                error=str(exc) or type(exc).__name__,
-            )
-            with contextlib.suppress(Exception):
-                await msg.nak(delay=_RETRY_DELAY_S)
+            for _, future in futures:
+                future.cancel()  # answers still to come are not waited for: the event comes again
+            await self._retry(tenant_id, msg, message_id, exc)
             return
         await msg.ack()
+
+    async def _retry(self, tenant_id: str, msg: Msg, message_id: str, exc: Exception) -> None:
+        log.info(
+            "receipt not delivered; it will be sent again",
+            action="smpp.receipt_retry",
+            tenant_id=tenant_id,
+            message_id=message_id,
+            error=str(exc) or type(exc).__name__,
+        )
+        with contextlib.suppress(Exception):
+            await msg.nak(delay=_RETRY_DELAY_S)
 
     def _target(self, tenant_id: str, system_id: str) -> Receiver | None:
         """A receiver bind for the receipt: one of the submitting system_id if bound (most room

@@ -618,7 +618,7 @@ async def start_smpp(
     session-list requests on `SMPP_SESSIONS`. The caller closes it with `close()`."""
     section = config.gateway.smpp
     js = nats.jetstream()
-    relay = ReceiptRelay(js, timeout_s=section.receipt_timeout_s)
+    relay = ReceiptRelay(nats, timeout_s=section.receipt_timeout_s)
     part_store = await open_part_store(js, section.reassembly_timeout_s + 60.0)
 
     async def publish_event(subject: str, payload: bytes, msg_id: str) -> None:

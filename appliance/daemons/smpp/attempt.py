@@ -3,8 +3,9 @@
 The dispatcher hands each decoded `SmsDispatch` to `send` and acks or hands back by the verdict. The
 attempt is cut into parts (`parts.build_parts`); the parts already recorded for (message_id, attempt)
 are not sent again, so a redelivered dispatch costs nothing at the carrier, and the missing ones go
-out with the same concatenation reference. Each part is recorded (`record_submission`) the moment its
-submit_sm_resp is in (announced to `PendingIds` meanwhile, so a fast receipt waits for the row).
+out with the same concatenation reference. Each part is recorded (`record_submission`, batched with
+other dispatches' by the `SubmissionBook`) the moment its submit_sm_resp is in (announced to
+`PendingIds` meanwhile, so a fast receipt waits for the row).
 Only when every part is recorded is `submitted` published and "ack" returned. A permanent refusal, or
 temporary errors on every try, publish `rejected` and return "ack"; so does a dispatch not wholly sent
 within `dispatch_max_age_s`, or still unsent after the cascade's `expires_at` (reason "expired", with
@@ -18,6 +19,7 @@ import asyncio
 import time
 from typing import Literal
 
+from appliance.daemons.smpp.batching import SubmissionBook
 from appliance.daemons.smpp.parts import build_parts
 from appliance.daemons.smpp.pool import CarrierPool, SubmitFailed, SubmitRefused
 from appliance.daemons.smpp.publish import EventSink, rejected_event, submitted_event
@@ -28,7 +30,7 @@ from appliance.domain.dlr import id_key
 from appliance.errors import InvalidInput, StoreError
 from appliance.logs import get_logger
 from appliance.protocols.smpp.pdu import SubmitSm
-from appliance.store.smpp_base import SmppStore, SmppSubmission
+from appliance.store.smpp_base import SmppSubmission
 
 Verdict = Literal["ack", "nak"]
 log = get_logger("hermes.smpp")
@@ -41,7 +43,7 @@ class AttemptSender:
         self,
         pool: CarrierPool,
         *,
-        store: SmppStore,
+        book: SubmissionBook,
         sink: EventSink,
         settings: SmppSettings,
         pending: PendingIds,
@@ -50,14 +52,14 @@ class AttemptSender:
         self.submitted = 0
         self.rejected = 0
         self.resubmits_avoided = 0
-        self._store = store
+        self._book = book
         self._sink = sink
         self._settings = settings
         self._pending = pending
 
     async def send(self, dispatch: SmsDispatch) -> Verdict:
         carrier = self.pool.carrier
-        found = await self._store.find_attempt(carrier.name, dispatch.message_id, dispatch.attempt)
+        found = await self._book.find_attempt(carrier.name, dispatch.message_id, dispatch.attempt)
         recorded = {part.part: part for part in found}
         try:
             pdus = build_parts(dispatch, carrier)
@@ -148,7 +150,7 @@ class AttemptSender:
         """Record, retrying briefly: the carrier has the part, so losing the row would cost a duplicate."""
         for attempt in range(4):
             try:
-                await self._store.record_submission(submission)
+                await self._book.record_submission(submission)
                 return
             except StoreError as exc:
                 if attempt == 3:

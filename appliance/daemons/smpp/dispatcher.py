@@ -2,7 +2,8 @@
 
 A durable pull consumer per carrier on DISPATCH (`smpp-<carrier>`), explicit per-message acks (a
 dispatch is acked only once its parts' submit_sm_resps are recorded and its event stored: see
-`attempt.AttemptSender`, which does the work), at most the pool's capacity of dispatches at once.
+`attempt.AttemptSender`, which does the work), at most `dispatches_per_slot` times the pool's capacity
+of dispatches at once (the pool lets only its capacity of submits out).
 While a dispatch is worked on, progress is reported every third of `ack_wait_s`, so JetStream does
 not hand it out again meanwhile; if it does anyway (a slow store, say), the copy is not worked on
 twice: the first handler acks the newest copy. Malformed dispatches are terminated (never redelivered).
@@ -21,13 +22,13 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from appliance.daemons.smpp.attempt import AttemptSender
+from appliance.daemons.smpp.batching import SubmissionBook
 from appliance.daemons.smpp.pool import CarrierPool
 from appliance.daemons.smpp.publish import EventSink
 from appliance.daemons.smpp.receipts import PendingIds
 from appliance.daemons.smpp.settings import SmppSettings
 from appliance.domain.dispatch import SmsDispatch, sms_subject
 from appliance.logs import get_logger
-from appliance.store.smpp_base import SmppStore
 
 STREAM = "DISPATCH"
 _DECODER = msgspec.json.Decoder(SmsDispatch)
@@ -47,14 +48,14 @@ class Dispatcher:
         pool: CarrierPool,
         *,
         js: JetStreamContext,
-        store: SmppStore,
+        book: SubmissionBook,
         sink: EventSink,
         settings: SmppSettings,
         pending: PendingIds,
     ) -> None:
         self.pool = pool
-        self.attempts = AttemptSender(pool, store=store, sink=sink, settings=settings, pending=pending)
-        self.limit = max(1, pool.capacity)
+        self.attempts = AttemptSender(pool, book=book, sink=sink, settings=settings, pending=pending)
+        self.limit = max(1, pool.capacity * settings.dispatches_per_slot)
         self.handed_back = 0
         self._js = js
         self._settings = settings

@@ -103,6 +103,8 @@ class CarrierPool:
         self.dlrs = 0
         self.unknown_dlrs = 0
         self._changed_event = asyncio.Event()
+        self._slots = asyncio.Semaphore(self.capacity)
+        """Submits past it wait in line (FIFO), not in `_acquire`, where every change wakes every waiter."""
         self._pace_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
@@ -169,7 +171,21 @@ class CarrierPool:
         tries = 0
         avoid: Bind | None = None
         while True:
-            bind = await self._acquire(avoid)
+            deadline = asyncio.get_running_loop().time() + self.settings.bind_wait_s
+            if self._slots.locked():  # a timer only when there is a line to wait in
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await self._slots.acquire()
+                except TimeoutError:
+                    wait_s = self.settings.bind_wait_s
+                    raise NoBind(f"no room at {self.name} within {wait_s:g} s") from None
+            else:
+                await self._slots.acquire()
+            try:
+                bind = await self._acquire(avoid, deadline)
+            except BaseException:
+                self._slots.release()
+                raise
             started = self.clock()
             sent = False
             try:
@@ -204,6 +220,7 @@ class CarrierPool:
                     bind.record(ok=False, latency_s=self.clock() - started, error=status_name(status))
             finally:
                 bind.reserved -= 1
+                self._slots.release()
                 self._changed()
             if kind == "throttled":
                 self.throttled += 1
@@ -221,11 +238,9 @@ class CarrierPool:
                 raise SubmitFailed(f"{tries} tries: {reason}", status)
             await asyncio.sleep(min(1.0, 0.05 * 2**tries))
 
-    async def _acquire(self, avoid: Bind | None) -> Bind:
+    async def _acquire(self, avoid: Bind | None, deadline: float) -> Bind:
         """A bound connection with room (not `avoid` if another has room), its slot reserved, and a token
-        of the pace taken. Raises `NoBind` when none comes within `bind_wait_s`, or the pool closes."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.bind_wait_s
+        of the pace taken. Raises `NoBind` when none comes by `deadline` (loop time), or the pool closes."""
         while True:
             if self._closing:
                 raise NoBind(f"the pool of {self.name} is closing")
@@ -253,7 +268,7 @@ class CarrierPool:
         if self._closing or bind.client is None:  # closing, or the connection dropped, while we waited
             bind.reserved -= 1
             self._changed()
-            return await self._acquire(avoid)
+            return await self._acquire(avoid, deadline)
         return bind
 
     async def _wait_change(self) -> None:

@@ -9,6 +9,11 @@ resending it. A receipt may overtake the recording of its own submit_sm_resp (it
 connection), so an unknown id is looked up again for `unknown_dlr_grace_s`, woken early by
 `PendingIds` when the dispatcher records an id it was waiting for. Mobile-originated messages are
 answered and logged (without the numbers or the text) until Hermes routes MO.
+
+The store work (find the part, mark the receipt, read its siblings) goes through the shared
+`SubmissionBook`, so receipts arriving together (the carrier keeps its window full) are matched and
+marked in one transaction; each handler still returns only once its own receipt is marked and
+its event stored.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 
+from appliance.daemons.smpp.batching import Settled, SubmissionBook
 from appliance.daemons.smpp.pool import CarrierPool
 from appliance.daemons.smpp.publish import EventSink, dlr_event
 from appliance.daemons.smpp.settings import SmppSettings
@@ -26,7 +32,7 @@ from appliance.logs import get_logger
 from appliance.protocols.smpp.connection import Reject
 from appliance.protocols.smpp.constants import CommandStatus, EsmClass
 from appliance.protocols.smpp.pdu import DataSm, DeliverSm
-from appliance.store.smpp_base import SmppStore, SmppSubmission
+from appliance.store.smpp_base import DlrUpdate
 
 log = get_logger("hermes.smpp")
 
@@ -65,13 +71,13 @@ class Receipts:
 
     def __init__(
         self,
-        store: SmppStore,
+        book: SubmissionBook,
         sink: EventSink,
         settings: SmppSettings,
         pending: PendingIds,
         pool_of: Callable[[str], CarrierPool | None],
     ) -> None:
-        self._store = store
+        self._book = book
         self._sink = sink
         self._settings = settings
         self._pending = pending
@@ -110,9 +116,9 @@ class Receipts:
             raise Reject(CommandStatus.ESME_RX_T_APPN, "receipt not stored; try again later") from exc
 
     async def _settle(self, carrier: str, receipt: Receipt) -> None:
-        part = await self._find(carrier, receipt.message_id) if receipt.message_id else None
+        settled = await self._find(carrier, receipt) if receipt.message_id else None
         pool = self._pool_of(carrier)
-        if part is None:
+        if settled is None:
             self.unknown += 1
             if pool is not None:
                 pool.unknown_dlrs += 1
@@ -124,32 +130,32 @@ class Receipts:
                 stat=receipt.stat,
             )
             return
-        mark = await self._store.mark_dlr(
-            carrier,
-            part.carrier_message_id,
-            state=receipt.stat or "NONE",
-            outcome=receipt.outcome,
-            err=receipt.err,
-            at=time.time(),
-        )
+        mark = settled.mark
         if mark.duplicate:
             self.duplicates += 1
         else:
             self.matched += 1
             if pool is not None:
                 pool.note_dlr(final=receipt.final, delivered=receipt.outcome == "delivered")
-        settled = mark.submission
-        siblings = await self._store.find_attempt(carrier, settled.message_id, settled.attempt)
         # A duplicate is published again under the same event id: if the first publish was lost, this
         # one counts; if not, JetStream (or the consumers, later) drop it.
-        await self._sink.publish(dlr_event(settled, receipt, siblings))
+        await self._sink.publish(dlr_event(mark.submission, receipt, settled.siblings))
 
-    async def _find(self, carrier: str, message_id: str) -> SmppSubmission | None:
-        keys = id_candidates(message_id)
-        part = await self._store.find_submission(carrier, keys)
+    async def _find(self, carrier: str, receipt: Receipt) -> Settled | None:
+        """Mark the receipt on its part, looking again for `unknown_dlr_grace_s` if it has none yet."""
+        assert receipt.message_id is not None
+        keys = id_candidates(receipt.message_id)
+        update = DlrUpdate(
+            carrier_message_id=receipt.message_id,
+            state=receipt.stat or "NONE",
+            outcome=receipt.outcome,
+            err=receipt.err,
+            at=time.time(),
+        )
+        settled = await self._book.settle(carrier, keys, update)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.unknown_dlr_grace_s
-        while part is None and (remaining := deadline - loop.time()) > 0:
+        while settled is None and (remaining := deadline - loop.time()) > 0:
             await self._pending.wait(carrier, keys, min(0.25, remaining))
-            part = await self._store.find_submission(carrier, keys)
-        return part
+            settled = await self._book.settle(carrier, keys, update)
+        return settled

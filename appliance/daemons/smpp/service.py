@@ -24,6 +24,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from appliance.bus.streams import REGISTRY_CHANGED
+from appliance.daemons.smpp.batching import SubmissionBook
 from appliance.daemons.smpp.dispatcher import Dispatcher
 from appliance.daemons.smpp.health import report_health
 from appliance.daemons.smpp.pool import CarrierPool
@@ -74,9 +75,11 @@ class SmppService:
         self.store = store
         self.nats = nats
         self.settings = settings or SmppSettings()
-        self.sink = EventSink(nats.jetstream())
+        self.sink = EventSink(nats)
+        self._receipt_sink = self.sink  # the receipts keep it if `sink` is replaced before start()
         self.pending = PendingIds()
-        self.receipts = Receipts(store, self.sink, self.settings, self.pending, self.pool)
+        self.book = SubmissionBook(store)
+        self.receipts = Receipts(self.book, self.sink, self.settings, self.pending, self.pool)
         self._running: dict[str, _Running] = {}
         self._changes: asyncio.Queue[str | None] = asyncio.Queue()
         self._reload_lock = asyncio.Lock()
@@ -123,6 +126,8 @@ class SmppService:
             self._tasks = []
             running, self._running = self._running, {}
             await asyncio.gather(*(self._stop(entry) for entry in running.values()))
+        await self.sink.close()
+        await self._receipt_sink.close()
 
     async def reload(self, name: str | None = None) -> None:
         """Bring the running pools in line with the store: every carrier, or just `name`."""
@@ -162,7 +167,7 @@ class SmppService:
             dispatcher = Dispatcher(
                 pool,
                 js=self.nats.jetstream(),
-                store=self.store,
+                book=self.book,
                 sink=self.sink,
                 settings=self.settings,
                 pending=self.pending,

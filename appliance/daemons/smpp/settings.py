@@ -32,6 +32,10 @@ class SmppSettings:
     dispatch_max_age_s: float = 600.0
     """smpp.dispatch_max_age_s: a dispatch not wholly sent this long after the cascade made it is rejected
     ("expired") instead: the cascade has moved on by then, and a late SMS would be a duplicate."""
+    dispatches_per_slot: int = 4
+    """smpp.dispatches_per_slot: dispatches worked on at once per window slot of the carrier. A dispatch
+    holds a slot only while its submit_sm is out; the others are being looked up, recorded and announced
+    meanwhile, so the window stays full."""
     redeliver_delay_s: float = 5.0
     """smpp.redeliver_delay_s: a dispatch handed back (no bind, shutting down) comes again after this."""
     ack_wait_s: float = 30.0
