@@ -22,6 +22,7 @@ import asyncio
 import hashlib
 import itertools
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Final
 
 import msgspec
 from nats.aio.client import Client as NatsClient
@@ -53,6 +54,26 @@ def _group_id(kind: str, envelopes: Sequence[Envelope]) -> str:
         return f"{envelopes[0].message_id}:{kind}"
     digest = hashlib.blake2b("|".join(env.message_id for env in envelopes).encode(), digest_size=12)
     return f"group:{digest.hexdigest()}:{kind}"
+
+
+GROUP_BYTES: Final = 512 * 1024
+"""Most message bytes one shared `accepted` event carries: half of NATS' default max_payload (1 MB), so
+an event fits any server, whatever the batch (a REST batch may be 10 MB)."""
+
+
+def size_groups(envelopes: Sequence[Envelope], max_bytes: int = GROUP_BYTES) -> list[Sequence[Envelope]]:
+    """`envelopes` in order, cut into runs whose messages add up to at most `max_bytes` (a larger
+    message is a run of its own)."""
+    groups: list[Sequence[Envelope]] = []
+    start, size = 0, 0
+    for index, env in enumerate(envelopes):
+        if index > start and size + len(env.message) > max_bytes:
+            groups.append(envelopes[start:index])
+            start, size = index, 0
+        size += len(env.message)
+    if start < len(envelopes):
+        groups.append(envelopes[start:])
+    return groups
 
 
 def audit_payload(envelopes: Sequence[Envelope]) -> bytes:
@@ -139,11 +160,12 @@ class JetStreamPublisher:
         for env in envelopes:
             by_tenant.setdefault(env.tenant_id, []).append(env)
         publishes = [(accepted_subject(env.tenant_id), env.message, env.message_id) for env in envelopes]
-        for tenant, group in by_tenant.items():
-            publishes.append((audit_subject(tenant), audit_payload(group), _group_id("audit", group)))
-            publishes.append(
-                (event_subject(tenant, "accepted"), accepted_payload(group), _group_id("accepted", group))
-            )
+        for tenant, envelopes_of_tenant in by_tenant.items():
+            for group in size_groups(envelopes_of_tenant):
+                publishes.append((audit_subject(tenant), audit_payload(group), _group_id("audit", group)))
+                publishes.append(
+                    (event_subject(tenant, "accepted"), accepted_payload(group), _group_id("accepted", group))
+                )
         acks = _Acks(asyncio.get_running_loop().create_future(), len(publishes))
         tokens: list[str] = []
         pending, counter, prefix, publish = self._pending, self._counter, self._prefix, self._nats.publish

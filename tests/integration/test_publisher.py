@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from appliance.bus.publisher import CoalescingSink, Envelope, JetStreamPublisher
+from appliance.bus.publisher import CoalescingSink, Envelope, JetStreamPublisher, size_groups
 from appliance.bus.streams import ensure_streams
 from appliance.domain.events import EVENT_DECODER, expand
 from appliance.errors import BusError
@@ -128,3 +128,11 @@ async def test_a_cancelled_caller_does_not_cancel_the_others() -> None:
     sink.release.set()
     await stays
     assert gone.cancelled() and sink.calls == [["msg_1", "msg_2"]]
+
+
+def test_shared_publishes_are_cut_to_fit_any_nats_server() -> None:
+    big = [Envelope("tn_1", f"m{n}", b"x" * 200_000, b"{}", 1.0) for n in range(6)]
+    assert [len(g) for g in size_groups(big)] == [2, 2, 2]  # 512 KiB holds two of 200 KB
+    huge = Envelope("tn_1", "h", b"x" * 700_000, b"{}", 1.0)
+    assert [[e.message_id for e in g] for g in size_groups([big[0], huge, big[1]])] == [["m0"], ["h"], ["m1"]]
+    assert size_groups([]) == []
