@@ -1,4 +1,5 @@
-"""Fixtures that open a real store on each backend, so one test function runs on SQLite and PostgreSQL.
+"""Fixtures that open a real store on each backend, so one test function runs on SQLite and PostgreSQL,
+and a client of a real nats-server with Hermes' streams (`nats`).
 
 SQLite uses a file in the test's temp dir. PostgreSQL uses the server named by HERMES_TEST_POSTGRES_DSN,
 in a schema created for the test and dropped after it (the store reaches it through the DSN's
@@ -14,8 +15,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from nats.aio.client import Client as NatsClient
 from psycopg import sql
 
+from appliance.bus.streams import ensure_streams
 from appliance.config.schema import StoreSection
 from appliance.store import FullStore, open_store
 
@@ -59,3 +62,13 @@ async def store(empty_store: FullStore) -> FullStore:
     """A connected store with every migration applied."""
     await empty_store.migrate()
     return empty_store
+
+
+@pytest.fixture
+async def nats(nats_server: str) -> AsyncIterator[NatsClient]:
+    """A client of a fresh nats-server on which Hermes' streams exist."""
+    client = NatsClient()
+    await client.connect(servers=[nats_server])
+    await ensure_streams(client.jetstream())
+    yield client
+    await client.close()

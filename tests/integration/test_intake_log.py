@@ -6,7 +6,7 @@ import asyncio
 import json
 import struct
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
@@ -15,7 +15,6 @@ from nats.aio.client import Client as NatsClient
 
 from appliance.bus.intake_log import IntakeLog, read_records
 from appliance.bus.publisher import Envelope, JetStreamPublisher
-from appliance.bus.streams import ensure_streams
 from appliance.errors import BusError
 from tests.integration.gateway_harness import gateway_harness
 
@@ -35,15 +34,6 @@ class _DownPublisher(JetStreamPublisher):
 
 def envelope(n: int) -> Envelope:
     return Envelope("tn_1", f"msg_{n:04d}", b'{"id": "%d"}' % n, b"{}", 1_700_000_000.0 + n)
-
-
-@pytest.fixture
-async def nats(nats_server: str) -> AsyncIterator[NatsClient]:
-    client = NatsClient()
-    await client.connect(servers=[nats_server])
-    await ensure_streams(client.jetstream())
-    yield client
-    await client.close()
 
 
 async def _stream_count(nats: NatsClient, stream: str) -> int:

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 import pytest
 from nats.aio.client import Client as NatsClient
 
-from appliance.bus.streams import ensure_streams
 from appliance.daemons.gateway.smpp_receipts import ReceiptRelay
 from appliance.protocols.smpp.pdu import DeliverSm, DeliverSmResp, Pdu
 
@@ -82,15 +81,6 @@ async def _eventually(condition: Callable[[], bool], timeout_s: float = 10.0) ->
     async with asyncio.timeout(timeout_s):
         while not condition():  # noqa: ASYNC110 - polling the objects under test is the point
             await asyncio.sleep(0.02)
-
-
-@pytest.fixture
-async def nats(nats_server: str) -> AsyncIterator[NatsClient]:
-    client = NatsClient()
-    await client.connect(servers=[nats_server])
-    await ensure_streams(client.jetstream())
-    yield client
-    await client.close()
 
 
 async def _queued(relay: ReceiptRelay) -> int | None:
