@@ -148,6 +148,7 @@ class SmppConnection:
         self._handlers: set[asyncio.Task[None]] = set()
         self._tg: asyncio.TaskGroup | None = None
         self._runner: asyncio.Task[None] | None = None
+        self._outgoing: list[bytes] = []  # PDUs written this loop turn, sent together at its end
         self._done = asyncio.Event()
         self._started_at = self._last_rx = 0.0
 
@@ -290,9 +291,18 @@ class SmppConnection:
         await self._drain()
 
     def _write(self, data: bytes) -> None:
+        """Queue a PDU; the PDUs of one loop turn go out in one write at its end. A window's worth of
+        responses (or receipts) that become ready together is then one send() instead of one each."""
         if self._writer.is_closing():
             raise ConnectionLost(self._reason or "the transport is closing")
-        self._writer.write(data)
+        if not self._outgoing:
+            asyncio.get_running_loop().call_soon(self._send_outgoing)
+        self._outgoing.append(data)
+
+    def _send_outgoing(self) -> None:
+        outgoing, self._outgoing = self._outgoing, []
+        if outgoing and not self._writer.is_closing():
+            self._writer.write(outgoing[0] if len(outgoing) == 1 else b"".join(outgoing))
 
     def _send_raw(self, pdu: Pdu) -> None:
         """Write a PDU the session has already judged (an error reply); never raises."""
@@ -300,6 +310,8 @@ class SmppConnection:
             self._write(encode(pdu))
 
     async def _drain(self) -> None:
+        """Wait while the transport's buffer is over its high-water mark (what this turn queued joins
+        it at the turn's end, so the next drain counts it)."""
         try:
             await self._writer.drain()
         except (ConnectionError, OSError) as exc:
@@ -568,6 +580,7 @@ class SmppConnection:
         self._idle.set()
 
     async def _close_transport(self) -> None:
+        self._send_outgoing()  # an error reply or unbind_resp queued last still leaves before the close
         writer = self._writer
         writer.close()
         try:
