@@ -16,11 +16,11 @@ import contextlib
 import re
 
 import msgspec
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.client import JetStreamContext
 
+from appliance.bus.batch_consumer import Puller
 from appliance.daemons.smpp.attempt import AttemptSender
 from appliance.daemons.smpp.batching import SubmissionBook
 from appliance.daemons.smpp.pool import CarrierPool
@@ -33,6 +33,7 @@ from appliance.logs import get_logger
 STREAM = "DISPATCH"
 _DECODER = msgspec.json.Decoder(SmsDispatch)
 _NOT_A_NAME = re.compile(r"[^A-Za-z0-9_-]")
+_PULL_BATCH = 100
 log = get_logger("hermes.smpp")
 
 
@@ -47,7 +48,7 @@ class Dispatcher:
         self,
         pool: CarrierPool,
         *,
-        js: JetStreamContext,
+        nats: NatsClient,
         book: SubmissionBook,
         sink: EventSink,
         settings: SmppSettings,
@@ -57,8 +58,10 @@ class Dispatcher:
         self.attempts = AttemptSender(pool, book=book, sink=sink, settings=settings, pending=pending)
         self.limit = max(1, pool.capacity * settings.dispatches_per_slot)
         self.handed_back = 0
-        self._js = js
+        self._nats = nats
+        self._js = nats.jetstream()
         self._settings = settings
+        self._puller: Puller | None = None
         self._active: dict[tuple[str, int], Msg] = {}
         self._running = 0
         self._room = asyncio.Event()
@@ -84,13 +87,16 @@ class Dispatcher:
             log.warning(
                 "dispatch consumer not updated", action="smpp.consumer_kept", durable=name, error=repr(exc)
             )
-        subscription = await self._js.pull_subscribe_bind(durable=name, stream=STREAM)
-        self._task = asyncio.create_task(self._run(subscription), name=f"smpp dispatch {self.pool.name}")
+        self._puller = Puller(self._nats, stream=STREAM, durable=name, batch=_PULL_BATCH)
+        await self._puller.start()
+        self._task = asyncio.create_task(self._run(self._puller), name=f"smpp dispatch {self.pool.name}")
 
     def halt(self) -> None:
         """Fetch nothing more; dispatches under way carry on."""
         self._halted.set()
         self._room.set()
+        if self._puller is not None:
+            self._puller.wake()
 
     async def stop(self, drain_s: float) -> None:
         """Halt, give dispatches under way `drain_s` to finish, cancel the rest (they are redelivered)."""
@@ -104,19 +110,16 @@ class Dispatcher:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    async def _run(self, subscription: JetStreamContext.PullSubscription) -> None:
+    async def _run(self, puller: Puller) -> None:
         try:
             async with asyncio.TaskGroup() as group:
                 keeper = group.create_task(self._keep_alive())
-                await self._fetch_loop(subscription, group)
+                await self._fetch_loop(puller, group)
                 keeper.cancel()
         finally:
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+            await puller.close()  # what it still holds goes back at once
 
-    async def _fetch_loop(
-        self, subscription: JetStreamContext.PullSubscription, group: asyncio.TaskGroup
-    ) -> None:
+    async def _fetch_loop(self, puller: Puller, group: asyncio.TaskGroup) -> None:
         delay = 0.1
         while not self._halted.is_set():
             free = self.limit - self._running
@@ -125,10 +128,8 @@ class Dispatcher:
                 await self._room.wait()
                 continue
             try:
-                messages = await subscription.fetch(min(free, 100), timeout=0.5)
-            except (NatsTimeoutError, TimeoutError):
-                continue
-            except Exception as exc:  # the bus reconnecting: try again soon
+                messages = await puller.next(room=free)
+            except Exception as exc:  # refused, or the bus reconnecting: try again soon
                 log.warning(
                     "dispatch fetch failed",
                     action="smpp.fetch_failed",

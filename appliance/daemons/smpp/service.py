@@ -166,7 +166,7 @@ class SmppService:
         if carrier.bind_type != "receiver":
             dispatcher = Dispatcher(
                 pool,
-                js=self.nats.jetstream(),
+                nats=self.nats,
                 book=self.book,
                 sink=self.sink,
                 settings=self.settings,
