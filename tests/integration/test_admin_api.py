@@ -179,6 +179,11 @@ async def test_smpp_logins(admin: Client, store: FullStore) -> None:
     too_long = await admin.post("/v1/tenants/beta/smpp", json={"system_id": "b", "password": "123456789"})
     assert too_long.status_code == 422
     assert [c["system_id"] for c in (await admin.get("/v1/tenants/acme/smpp")).json()] == ["acme1"]
+    changed = await admin.patch("/v1/tenants/acme/smpp/acme1", json={"concatenated": "parts"})
+    assert (changed.status_code, changed.json()["concatenated"]) == (200, "parts")
+    assert (await admin.patch("/v1/tenants/acme/smpp/acme1", json={"concatenated": "x"})).status_code == 400
+    not_theirs = await admin.patch("/v1/tenants/beta/smpp/acme1", json={"concatenated": "parts"})
+    assert not_theirs.status_code == 404
     assert (await admin.delete("/v1/tenants/beta/smpp/acme1")).status_code == 404
     assert (await admin.delete("/v1/tenants/acme/smpp/acme1")).status_code == 200
     assert (await admin.get("/v1/tenants/acme/smpp")).json() == []
