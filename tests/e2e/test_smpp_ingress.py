@@ -37,15 +37,7 @@ def test_smpp_client_submits_and_gets_its_receipt_through_the_whole_appliance(tm
             assert [(s["tenant"], s["system_id"], s["bind_type"]) for s in listed] == [
                 ("acme", "acme1", "transceiver")
             ]
-            client.send_message(
-                source_addr_ton=5,
-                source_addr="Acme",
-                dest_addr_ton=1,
-                dest_addr_npi=1,
-                destination_addr="4528123456",
-                short_message=b"Your code is 1234",
-                registered_delivery=1,
-            )
+            _submit(client, short_message=b"Your code is 1234")
             deadline = time.monotonic() + 30
             while not receipts and time.monotonic() < deadline:
                 client.read_once()
@@ -75,16 +67,7 @@ def _parts_pass_through_to_the_carrier(node: Node, smpp_port: int) -> None:
     try:
         client.bind_transceiver(system_id="acme1", password="pw1")
         for seq, text in ((1, b"Your parcel is on "), (2, b"its way")):
-            client.send_message(
-                source_addr_ton=5,
-                source_addr="Acme",
-                dest_addr_ton=1,
-                dest_addr_npi=1,
-                destination_addr="4528123456",
-                esm_class=0x40,
-                short_message=bytes([5, 0, 3, 0x33, 2, seq]) + text,
-                registered_delivery=1,
-            )
+            _submit(client, esm_class=0x40, short_message=bytes([5, 0, 3, 0x33, 2, seq]) + text)
         deadline = time.monotonic() + 30
         while len(receipts) < 2 and time.monotonic() < deadline:
             client.read_once()
@@ -105,3 +88,16 @@ def _transceiver(port: int) -> tuple[smpplib.client.Client, list[Any], list[Any]
     client.set_message_received_handler(lambda pdu, **_: receipts.append(pdu))
     client.connect()
     return client, sent, receipts
+
+
+def _submit(client: smpplib.client.Client, **fields: Any) -> None:
+    """A submit_sm from "Acme" to a Danish mobile number, asking for a receipt."""
+    client.send_message(
+        source_addr_ton=5,
+        source_addr="Acme",
+        dest_addr_ton=1,
+        dest_addr_npi=1,
+        destination_addr="4528123456",
+        registered_delivery=1,
+        **fields,
+    )
