@@ -23,12 +23,15 @@ from appliance.bus.connection import close_bus, connect
 from appliance.bus.streams import REGISTRY_CHANGED
 from appliance.daemons.runtime import DaemonContext
 from appliance.errors import InvalidInput
+from appliance.logs import get_logger
 from appliance.services.carrier_health import HEALTH_SUBJECT_ALL, HealthBoard
 from appliance.services.route_planner import RoutePlanner, plan_body, planner_from_config
 from appliance.store import open_store
 
 ROUTE_SUBJECT = "hermes.router.route"
 ROUTE_MANY_SUBJECT = "hermes.router.route_many"
+UNAVAILABLE = "unavailable"  # the error code of a plan to ask for again later
+log = get_logger("hermes.router")
 REGISTRY_RELOAD_S = 10.0
 MAX_NUMBERS = 1_000
 
@@ -42,10 +45,16 @@ class RouteManyRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 async def _plan_or_error(planner: RoutePlanner, to: str) -> dict[str, Any]:
+    """The plan; `invalid_number` for a number no plan can route; `unavailable` (ask again later) when
+    planning failed otherwise (a store or lookup outage, a bug), so one number's failure never takes
+    the other numbers of its request down with it."""
     try:
         return plan_body(await planner.plan(to))
     except InvalidInput as exc:
         return {"error": {"code": "invalid_number", "message": str(exc)}}
+    except Exception as exc:
+        log.error("route planning failed", action="router.plan_failed", to=to, error=repr(exc))
+        return {"error": {"code": UNAVAILABLE, "message": f"route planning failed: {exc!r}"}}
 
 
 def _bad_request(reason: str) -> bytes:

@@ -11,6 +11,8 @@ from nats.aio.msg import Msg
 
 from appliance.bus.requests import Requests
 from appliance.daemons.cascade.routes import ROUTE_MANY_SUBJECT, RouteAsker, RouterUnavailable
+from appliance.daemons.router import answer_many
+from appliance.errors import InvalidInput
 
 
 async def _connected(url: str) -> NatsClient:
@@ -63,3 +65,41 @@ async def test_a_wrong_answer_is_an_error_per_number_and_no_router_is_unavailabl
         await requests.close()
         await router.close()
         await cascade.close()
+
+
+async def test_a_number_the_router_cannot_plan_now_fails_alone(nats_server: str) -> None:
+    router, cascade = await _connected(nats_server), await _connected(nats_server)
+
+    async def answer(msg: Msg) -> None:
+        plans = [
+            {"error": {"code": "unavailable", "message": "store down"}} if to == "+2" else {"chosen": "a"}
+            for to in msgspec.json.decode(msg.data)["to"]
+        ]
+        await msg.respond(msgspec.json.encode({"plans": plans}))
+
+    await router.subscribe(ROUTE_MANY_SUBJECT, cb=answer)
+    await router.flush()
+    requests = Requests(cascade)
+    try:
+        routes = RouteAsker(requests, timeout_s=5)
+        outcomes: list[object] = await asyncio.gather(
+            routes.plan("+1"), routes.plan("+2"), return_exceptions=True
+        )
+        first, second = outcomes
+        assert first == {"chosen": "a"}
+        assert isinstance(second, RouterUnavailable) and "store down" in str(second)
+    finally:
+        await requests.close()
+        await router.close()
+        await cascade.close()
+
+
+async def test_the_router_answers_each_number_on_its_own() -> None:
+    class Planner:
+        async def plan(self, to: str) -> object:
+            if to == "+1":
+                raise InvalidInput("number", "not valid")
+            raise RuntimeError("the MNP store is down")
+
+    reply = msgspec.json.decode(await answer_many(Planner(), b'{"to": ["+1", "+2"]}'))  # type: ignore[arg-type]
+    assert [p["error"]["code"] for p in reply["plans"]] == ["invalid_number", "unavailable"]

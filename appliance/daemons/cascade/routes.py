@@ -17,6 +17,7 @@ from appliance.bus.requests import Requests
 from appliance.errors import BusError
 
 ROUTE_MANY_SUBJECT: Final = "hermes.router.route_many"  # answered by the router daemon
+_UNAVAILABLE: Final = "unavailable"  # a plan's error code: planning failed for now, ask again later
 
 
 class RouterUnavailable(BusError):
@@ -76,8 +77,14 @@ class RouteAsker:
             _fail(waiting, RouterUnavailable("the router did not answer: no responders"))
             return
         plans = _plans_of(reply.data, len(waiting))
-        for (_, future), plan in zip(waiting, plans, strict=True):
-            if not future.done():
+        for (to, future), plan in zip(waiting, plans, strict=True):
+            if future.done():
+                continue
+            error = plan.get("error")
+            if isinstance(error, dict) and error.get("code") == _UNAVAILABLE:
+                future.set_exception(RouterUnavailable(f"no plan for {to} now: {error.get('message')}"))
+                future.exception()
+            else:
                 future.set_result(plan)
 
 
