@@ -4,7 +4,7 @@ nats-py's `js.publish` and `kv.get` each make a request with its own `wait_for` 
 token; at a few thousand steps a second that overhead is most of what the cascade spends. Here every
 request publishes with a reply subject under one wildcard inbox (a counter for the token) and waits on
 a plain future; the caller bounds a whole step with one `asyncio.timeout`. The gateway's
-`JetStreamPublisher` does the same for its fixed trio of publishes.
+`JetStreamPublisher` does the same for the publishes of accepted messages.
 """
 
 from __future__ import annotations
