@@ -92,11 +92,6 @@ def batch_consumer_config(
     )
 
 
-async def set_filters(nats: NatsClient, stream: str, config: ConsumerConfig) -> None:
-    """Create the consumer, or change the subjects of the existing one (its position is kept)."""
-    await nats.jetstream().add_consumer(stream, config=config)
-
-
 async def consume_batches(
     nats: NatsClient,
     *,
@@ -114,39 +109,31 @@ async def consume_batches(
     """Pull, gather, handle and ack batches until `stopping` is set."""
     config = batch_consumer_config(durable, subject, batch=batch, ack_wait_s=ack_wait_s)
     await _ensure_consumer(nats, stream, config)
-    inbox = _Inbox()
-    reply = nats.new_inbox()
-    subscription = await nats.subscribe(reply, cb=inbox.receive)
-    pull_subject = f"{api_prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
-    pull = msgspec.json.encode({"batch": batch, "expires": int(wait_s * 1e9)})
+    puller = Puller(nats, stream=stream, durable=durable, batch=batch, wait_s=wait_s, api_prefix=api_prefix)
+    await puller.start()
+    held: list[Msg] = []  # a batch whose handler failed: tried again, with what arrives meanwhile
     delay = 0.1
-    waker = asyncio.create_task(_wake_on_stop(stopping, inbox))
+    waker = asyncio.create_task(wake_on_stop(stopping, [puller]))
     try:
         while not stopping.is_set():
-            if inbox.open <= 0:
-                inbox.open, inbox.ended = batch, None
-                await nats.publish(pull_subject, pull, reply=reply)
-            if not inbox.messages:
-                inbox.arrived.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(wait_s + 1.0):
-                        await inbox.arrived.wait()
-                if not inbox.messages:
-                    if not inbox.arrived.is_set():
-                        inbox.open = 0  # no answer at all (reconnected?): the request is lost
-                    if inbox.ended is not None:
-                        log.warning(
-                            "pull request refused; asking again",
-                            action="consumer.pull_refused",
-                            durable=durable,
-                            status=inbox.ended,
-                        )
-                        await asyncio.sleep(delay)
-                        delay = min(delay * 2, 5.0)
+            if not held:
+                try:
+                    held = await puller.next(room=batch)
+                except PullRefused as exc:
+                    log.warning(
+                        "pull request refused; asking again",
+                        action="consumer.pull_refused",
+                        durable=durable,
+                        status=str(exc),
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
                     continue
-            if linger_s > 0 and len(inbox.messages) < batch:
+                if not held:
+                    continue
+            if linger_s > 0 and len(held) < batch:
                 await asyncio.sleep(linger_s)
-            messages, inbox.messages = inbox.messages, []
+            messages = held = held + puller.take()
             try:
                 await handler(messages)
             except Exception as exc:
@@ -157,22 +144,22 @@ async def consume_batches(
                     count=len(messages),
                     error=str(exc) or type(exc).__name__,
                 )
-                inbox.messages = messages + inbox.messages  # kept: acking a later one would ack these
-                await asyncio.sleep(delay)
+                await asyncio.sleep(delay)  # kept in `held`: acking a later one would ack these
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.1
+            held = []
             await messages[-1].ack()
     finally:
         waker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await waker
-        with contextlib.suppress(Exception):
-            await subscription.unsubscribe()
+        await puller.close()
 
 
 class PullRefused(Exception):
-    """The server ended a pull request with a status other than "expired" (409, 404, ...)."""
+    """The server ended a pull request with a status other than "expired" (409, 404, ...): its
+    message is that status."""
 
 
 class Puller:
@@ -221,6 +208,11 @@ class Puller:
         """End a wait in `next` now (the daemon is stopping)."""
         self._inbox.arrived.set()
 
+    def take(self) -> list[Msg]:
+        """What has arrived, without waiting (and without asking for more)."""
+        messages, self._inbox.messages = self._inbox.messages, []
+        return messages
+
     async def next(self, room: int) -> list[Msg]:
         """What arrived, [] after a wait with nothing; PullRefused when the server refused the request."""
         await self.start()
@@ -240,13 +232,13 @@ class Puller:
                     inbox.open = 0  # no answer at all (reconnected?): the request is lost
                 if inbox.ended is not None:
                     ended, inbox.ended = inbox.ended, None
-                    raise PullRefused(f"pull request ended with status {ended}")
+                    raise PullRefused(ended)
                 return []
-        messages, inbox.messages = inbox.messages, []
-        return messages
+        return self.take()
 
 
-async def _wake_on_stop(stopping: asyncio.Event, inbox: _Inbox) -> None:
-    """End a wait for messages as soon as the daemon stops, not when the pull request expires."""
+async def wake_on_stop(stopping: asyncio.Event, pullers: Sequence[Puller]) -> None:
+    """End the pullers' waits as soon as the daemon stops, not when their pull requests expire."""
     await stopping.wait()
-    inbox.arrived.set()
+    for puller in pullers:
+        puller.wake()

@@ -26,7 +26,7 @@ import msgspec
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
-from appliance.bus.batch_consumer import batch_consumer_config, consume_batches, set_filters
+from appliance.bus.batch_consumer import batch_consumer_config, consume_batches
 from appliance.bus.connection import close_bus, connect
 from appliance.bus.streams import REGISTRY_CHANGED, event_subject
 from appliance.daemons.runtime import DaemonContext
@@ -227,7 +227,8 @@ class Filters:
         async with self._lock:
             wanted = filters_for(await self._store.list_webhooks())
             if wanted != self.current:
-                await set_filters(self._nats, "EVENTS", batch_consumer_config(DURABLE, wanted))
+                # create-or-update: the consumer keeps its position, only its subjects change
+                await self._nats.jetstream().add_consumer("EVENTS", batch_consumer_config(DURABLE, wanted))
                 self.current = wanted
             return wanted
 

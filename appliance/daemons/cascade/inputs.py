@@ -26,7 +26,7 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
-from appliance.bus.batch_consumer import Puller
+from appliance.bus.batch_consumer import Puller, wake_on_stop
 from appliance.daemons.cascade.engine import Engine, Timer
 from appliance.daemons.cascade.routes import RouterUnavailable
 from appliance.domain.cascade import Start, Timeout
@@ -116,7 +116,7 @@ class Inputs:
             pullers.append((source, puller))
         try:
             async with asyncio.TaskGroup() as group:
-                group.create_task(_wake_on_stop(stopping, [p for _, p in pullers]))
+                group.create_task(wake_on_stop(stopping, [p for _, p in pullers]))
                 for source, puller in pullers:
                     group.create_task(
                         self._fetch_loop(source, puller, handlers[source.stream], stopping, group)
@@ -200,12 +200,6 @@ class Inputs:
             timer.message_id, f"timer:{timer.attempt}", Timeout(timer.attempt), not_before=timer.due
         )
         await msg.ack()
-
-
-async def _wake_on_stop(stopping: asyncio.Event, pullers: list[Puller]) -> None:
-    await stopping.wait()
-    for puller in pullers:
-        puller.wake()
 
 
 async def _ensure_consumer(js: JetStreamContext, source: Source) -> None:
