@@ -383,6 +383,37 @@ async def _read_pdu(reader: asyncio.StreamReader) -> tuple[int, int, int]:
     return command_id, status, seq
 
 
+_BIND_RESP = {"bind_transmitter": 0x80000002, "bind_transceiver": 0x80000009}
+
+
+async def _raw_bind(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, command: str = "bind_transmitter"
+) -> smpplib.client.Client:
+    """Bind acme01 on a raw stream (PDUs built by smpplib, numbered by hand); returns the smpplib
+    client the following PDUs are built with."""
+    numbers = smpplib.client.Client("127.0.0.1", 0, allow_unknown_opt_params=True)
+    bind = smpplib.smpp.make_pdu(command, client=numbers, system_id="acme01", password="secret")
+    bind.sequence = 1
+    writer.write(bind.generate())
+    assert (await _read_pdu(reader))[:2] == (_BIND_RESP[command], 0)
+    return numbers
+
+
+def _message_pdu(numbers: smpplib.client.Client, command: str, sequence: int, **fields: Any) -> bytes:
+    """A submit_sm or data_sm from +4523456780 to +4523456789, as bytes with its sequence number."""
+    pdu = smpplib.smpp.make_pdu(
+        command,
+        client=numbers,
+        source_addr_ton=1,
+        source_addr="4523456780",
+        dest_addr_ton=1,
+        destination_addr="4523456789",
+        **fields,
+    )
+    pdu.sequence = sequence
+    return bytes(pdu.generate())
+
+
 async def test_malformed_pdus_are_nacked_and_other_sessions_go_on(stand: Stand) -> None:
     await stand.tenant("acme", "acme01")
     bystander, _ = await stand.esme("transmitter", "acme01")
@@ -537,24 +568,8 @@ async def test_tls_listener_binds_and_submits(stand: Stand, tmp_path: Path) -> N
         host, port = section.tls_listen.split(":")
         reader, writer = await asyncio.open_connection(host, int(port), ssl=context)
         try:
-            numbers = smpplib.client.Client("127.0.0.1", 0, allow_unknown_opt_params=True)
-            bind = smpplib.smpp.make_pdu(
-                "bind_transmitter", client=numbers, system_id="acme01", password="secret"
-            )
-            bind.sequence = 1
-            writer.write(bind.generate())
-            assert (await _read_pdu(reader))[:2] == (0x80000002, 0)
-            submit = smpplib.smpp.make_pdu(
-                "submit_sm",
-                client=numbers,
-                source_addr_ton=1,
-                source_addr="4523456780",
-                dest_addr_ton=1,
-                destination_addr="4523456789",
-                short_message=b"over TLS",
-            )
-            submit.sequence = 2
-            writer.write(submit.generate())
+            numbers = await _raw_bind(reader, writer)
+            writer.write(_message_pdu(numbers, "submit_sm", 2, short_message=b"over TLS"))
             assert (await _read_pdu(reader))[:3] == (0x80000004, 0, 2)
             assert (await stand.accepted())[0].body == "over TLS"
         finally:
@@ -569,25 +584,9 @@ async def test_data_sm_with_a_message_payload_is_accepted(stand: Stand) -> None:
     await stand.tenant("acme", "acme01")
     reader, writer = await asyncio.open_connection("127.0.0.1", stand.port)
     try:
-        numbers = smpplib.client.Client("127.0.0.1", 0, allow_unknown_opt_params=True)
-        bind = smpplib.smpp.make_pdu(
-            "bind_transmitter", client=numbers, system_id="acme01", password="secret"
-        )
-        bind.sequence = 1
-        writer.write(bind.generate())
-        assert (await _read_pdu(reader))[:2] == (0x80000002, 0)
-        data_sm = smpplib.smpp.make_pdu(
-            "data_sm",
-            client=numbers,
-            source_addr_ton=1,
-            source_addr="4523456780",
-            dest_addr_ton=1,
-            destination_addr="4523456789",
-            data_coding=8,
-            message_payload=encode_ucs2("Данные через data_sm"),
-        )
-        data_sm.sequence = 2
-        writer.write(data_sm.generate())
+        numbers = await _raw_bind(reader, writer)
+        payload = encode_ucs2("Данные через data_sm")
+        writer.write(_message_pdu(numbers, "data_sm", 2, data_coding=8, message_payload=payload))
         assert (await _read_pdu(reader))[:3] == (0x80000103, 0, 2)
         [message] = await stand.accepted()
         assert message.body == "Данные через data_sm"
@@ -602,26 +601,11 @@ async def test_a_full_window_of_pipelined_submits_is_answered_once_each_after_it
     await stand.tenant("acme", "acme01", rate_limit=0, burst=0)
     reader, writer = await asyncio.open_connection("127.0.0.1", stand.port)
     try:
-        numbers = smpplib.client.Client("127.0.0.1", 0, allow_unknown_opt_params=True)
-        bind = smpplib.smpp.make_pdu(
-            "bind_transceiver", client=numbers, system_id="acme01", password="secret"
-        )
-        bind.sequence = 1
-        writer.write(bind.generate())
-        assert (await _read_pdu(reader))[:2] == (0x80000009, 0)
-        burst = []
-        for seq in range(2, 102):
-            submit = smpplib.smpp.make_pdu(
-                "submit_sm",
-                client=numbers,
-                source_addr_ton=1,
-                source_addr="4523456780",
-                dest_addr_ton=1,
-                destination_addr="4523456789",
-                short_message=f"message {seq}".encode(),
-            )
-            submit.sequence = seq
-            burst.append(submit.generate())
+        numbers = await _raw_bind(reader, writer, "bind_transceiver")
+        burst = [
+            _message_pdu(numbers, "submit_sm", seq, short_message=f"message {seq}".encode())
+            for seq in range(2, 102)
+        ]
         writer.write(b"".join(burst))  # the whole window in one write: handled as one batch or a few
         ids: dict[int, str] = {}
         for _ in range(100):
