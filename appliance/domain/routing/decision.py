@@ -8,8 +8,12 @@ MCC-MNC the lookup found. `decide` then applies, in order:
     2. else the cheapest healthy aggregator                            (unknown/ported number, bind down)
     3. else the cheapest healthy retail provider                       (highest price, last resort)
 
-Healthy means enabled, at least one bind up, window room, an error rate at most `max_error_rate`, and a
-DLR rate (when known) at least `min_dlr_rate`; anything else is skipped with every reason that applies.
+Healthy means enabled, at least one bind up, an error rate at most `max_error_rate`, and a DLR rate (when
+known) at least `min_dlr_rate`; anything else is skipped with every reason that applies. A full window is
+not unhealthy: it is the normal state of a bind under load, the submit waits for room, and a report of it
+is up to a couple of seconds old. So a congested route stays usable; within its tier it ranks after every
+route with room (traffic spills over to the next aggregator), but it is never skipped for it, which would
+fail messages for a moment's load.
 A direct route to another network is never taken: it would bypass the home carrier's own path. Ties go to
 the lower price, then the lower error rate, then the name. Every other healthy candidate becomes an
 ordered fallback, so the router can retry on the next one without deciding again. `explain` renders the
@@ -94,8 +98,6 @@ def skip_reasons(
         reasons.append("direct route to another network" if known else "direct route, home network unknown")
     if health.binds_up <= 0:
         reasons.append("down (no bind up)")
-    elif health.window_free <= 0:
-        reasons.append("congested (window full)")
     if health.error_rate > thresholds.max_error_rate:
         reasons.append(f"error rate {health.error_rate:.1%} over {thresholds.max_error_rate:.1%}")
     if health.dlr_rate is not None and health.dlr_rate < thresholds.min_dlr_rate:
@@ -105,8 +107,19 @@ def skip_reasons(
     return reasons
 
 
-def _rank(candidate: RouteCandidate) -> tuple[int, float, float, str]:
-    return (_TIERS[candidate.kind], candidate.price, candidate.health.error_rate, candidate.carrier)
+def congested(candidate: RouteCandidate) -> bool:
+    """Its window was full when last reported: usable, but after the routes of its tier with room."""
+    return candidate.health.binds_up > 0 and candidate.health.window_free <= 0
+
+
+def _rank(candidate: RouteCandidate) -> tuple[int, bool, float, float, str]:
+    return (
+        _TIERS[candidate.kind],
+        congested(candidate),
+        candidate.price,
+        candidate.health.error_rate,
+        candidate.carrier,
+    )
 
 
 def _check(thresholds: Thresholds) -> None:
@@ -141,14 +154,15 @@ def _reason(
         return "no route: no carrier prices this destination"
     if chosen is None:
         return f"no healthy route: all {len(candidates)} candidates skipped"
+    busy = " (window full: the submit waits for room)" if congested(chosen) else ""
     if chosen.kind == "direct":
         network = "" if lookup is None or lookup.mccmnc is None else f" {lookup.mccmnc}"
-        return f"the direct route to the home network{network} is healthy"
+        return f"the direct route to the home network{network} is healthy{busy}"
     missed = _missed_direct(candidates, lookup)
     if chosen.kind == "aggregator":
-        return f"{missed}; cheapest healthy aggregator"
+        return f"{missed}; cheapest healthy aggregator{busy}"
     offered = any(c.kind == "aggregator" for c in candidates)
-    return f"{missed}, {'no healthy' if offered else 'no'} aggregator; cheapest healthy retail provider"
+    return f"{missed}, {'no healthy' if offered else 'no'} aggregator; cheapest healthy retail provider{busy}"
 
 
 def decide(

@@ -190,7 +190,6 @@ def test_between_two_home_direct_routes_the_cheaper_wins() -> None:
         (route("x", "direct", 1), UNKNOWN, ["direct route, home network unknown"]),
         (route("x", "direct", 1), None, ["direct route, home network unknown"]),
         (route("x", "retail", 1, binds_up=0), DK, ["down (no bind up)"]),
-        (route("x", "aggregator", 1, window_free=0), DK, ["congested (window full)"]),
         (route("x", "direct", 1, home=True, error_rate=0.051), DK, ["error rate 5.1% over 5.0%"]),
         (route("x", "aggregator", 1, dlr_rate=0.899), DK, ["DLR rate 89.9% under 90.0%"]),
         (
@@ -219,9 +218,32 @@ def test_all_reasons_are_listed_in_a_fixed_order() -> None:
     ]
 
 
-def test_a_full_window_is_not_reported_when_the_route_is_down_anyway() -> None:
+def test_a_full_window_is_load_not_ill_health_the_route_stays_usable() -> None:
+    """A burst fills the window of the only route; its messages must wait for room, not fail."""
+    busy = route("x", "aggregator", 1, window_free=0)
+    assert skip_reasons(busy, DK, LIMITS, "DKK") == []
+    decision = decide(DK, [busy], LIMITS)
+    assert decision.chosen == busy
+    assert decision.reason.endswith("cheapest healthy aggregator (window full: the submit waits for room)")
+
+
+def test_a_congested_route_ranks_after_the_routes_of_its_tier_with_room_but_keeps_its_tier() -> None:
+    busy_messente = msgspec.structs.replace(MESSENTE, health=msgspec.structs.replace(OK, window_free=0))
+    spilled = decide(DK, [busy_messente, INFOBIP, TWILIO], LIMITS)
+    assert spilled.chosen == INFOBIP and spilled.fallbacks == [busy_messente, TWILIO]
+    busy_tdc = msgspec.structs.replace(TDC, health=msgspec.structs.replace(OK, window_free=0))
+    direct = decide(DK, [busy_tdc, MESSENTE], LIMITS)
+    assert direct.chosen == busy_tdc and direct.fallbacks == [MESSENTE]
+    assert (
+        direct.reason
+        == "the direct route to the home network 238-01 is healthy (window full: the submit waits for room)"
+    )
+
+
+def test_a_down_route_is_not_congested_only_down() -> None:
     candidate = route("x", "aggregator", 1, binds_up=0, window_free=0)
     assert skip_reasons(candidate, DK, LIMITS, None) == ["down (no bind up)"]
+    assert decide(DK, [candidate], LIMITS).chosen is None
 
 
 def test_threshold_boundaries_and_unknown_dlr_rate_are_healthy() -> None:
