@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.conftest import free_port
 
 BIN = Path(sys.executable).parent
@@ -68,6 +70,14 @@ restart_backoff_s = 0.2
                 [str(BIN / "hermesd"), "--config", str(self.config)], stdout=log, stderr=log
             )
         return self.process
+
+    def rest_client(self, api_key: str) -> httpx.Client:
+        """The REST gateway as the key's tenant; in a `with`, so a failing test closes it too."""
+        return httpx.Client(
+            base_url=f"http://127.0.0.1:{self.rest_port}",
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=10,
+        )
 
     def ctl(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(

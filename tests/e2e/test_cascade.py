@@ -19,7 +19,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import msgspec
 import pytest
 from nats.aio.client import Client as NatsClient
@@ -160,23 +159,19 @@ def test_delivered_aggregator_kill_9_and_timers_across_an_appliance_restart(deli
     tenant = json.loads(
         node.ctl("tenant", "add", "acme", "--email", "ops@acme.test", "--json", check=True).stdout
     )
-    rest = httpx.Client(
-        base_url=f"http://127.0.0.1:{node.rest_port}",
-        headers={"Authorization": f"Bearer {tenant['api_key']}"},
-        timeout=10,
-    )
-    # 1. SMS delivered -> terminal 1_delivered, seen through the REST API (the recorder's projection)
-    accepted = rest.post("/v1/messages", json={"to": "+4528123456", "channel": "sms", "body": "hello"})
-    assert accepted.status_code == 202
-    message_id = accepted.json()["message_id"]
-    deadline = time.monotonic() + 20
-    state = None
-    while time.monotonic() < deadline:
-        shown = rest.get(f"/v1/messages/{message_id}")
-        state = shown.json().get("state") if shown.status_code == 200 else None
-        if state == "1_delivered":
-            break
-        time.sleep(0.2)
+    with node.rest_client(tenant["api_key"]) as rest:
+        # 1. SMS delivered -> terminal 1_delivered, seen through the REST API (the recorder's projection)
+        accepted = rest.post("/v1/messages", json={"to": "+4528123456", "channel": "sms", "body": "hello"})
+        assert accepted.status_code == 202
+        message_id = accepted.json()["message_id"]
+        deadline = time.monotonic() + 20
+        state = None
+        while time.monotonic() < deadline:
+            shown = rest.get(f"/v1/messages/{message_id}")
+            state = shown.json().get("state") if shown.status_code == 200 else None
+            if state == "1_delivered":
+                break
+            time.sleep(0.2)
     assert state == "1_delivered"
 
     # 2. the direct carrier is down: the router picks the aggregator, channel 1 delivers
@@ -215,7 +210,6 @@ def test_delivered_aggregator_kill_9_and_timers_across_an_appliance_restart(deli
                 await standin
 
     asyncio.run(scenario())
-    rest.close()
     assert node.terminate() == 0
 
 
@@ -246,7 +240,8 @@ async def kill_9_with_1000_in_flight(node: Node, client: NatsClient) -> None:
     assert restarted["cascade.0"] != pids["cascade.0"] and restarted["cascade.1"] != pids["cascade.1"]
     finals = Counter(e.message_id for e in events if e.kind in FINAL_KINDS)
     assert set(finals) == ids and set(finals.values()) == {1}
-    assert {e.state for e in events if e.kind in FINAL_KINDS} == {"1_delivered"}
+    failed = [(e.state, e.data) for e in events if e.kind in FINAL_KINDS and e.state != "1_delivered"]
+    assert not failed, f"{len(failed)} did not deliver, e.g. {failed[:3]}"
     dispatched = Counter((e.message_id, e.data["attempt"]) for e in events if e.kind == "dispatched")
     assert set(dispatched.values()) == {1} and {a for _, a in dispatched} == {1}  # one attempt each
     submitted = Counter(e.message_id for e in events if e.kind == "submitted")

@@ -235,56 +235,49 @@ def test_hermesctl_without_a_config_or_a_node_says_so(tmp_path: Path) -> None:
 
 
 def test_a_message_travels_rest_to_store_and_operators_manage_money_and_lists(node: Node) -> None:
-    import httpx
 
     node.start()
     node.wait_healthy()
     tenant = json.loads(
         node.ctl("tenant", "add", "acme", "--email", "ops@acme.test", "--json", check=True).stdout
     )
-    rest = httpx.Client(
-        base_url=f"http://127.0.0.1:{node.rest_port}",
-        headers={"Authorization": f"Bearer {tenant['api_key']}"},
-        timeout=10,
-    )
-    sms = {"to": "+4523456789", "channel": "sms", "body": "Your order has shipped"}
-    accepted = rest.post("/v1/messages", json=sms)
-    assert accepted.status_code == 202
-    message_id = accepted.json()["message_id"]
-    deadline = time.monotonic() + 15
-    while (
-        shown := rest.get(f"/v1/messages/{message_id}")
-    ).status_code == 404 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert shown.status_code == 200
-    # no carrier is set up: the cascade finds no route and dead-letters it (or has not got to it yet)
-    assert shown.json()["state"] in ("created", "1_failed", "all_failed")
+    with node.rest_client(tenant["api_key"]) as rest:
+        sms = {"to": "+4523456789", "channel": "sms", "body": "Your order has shipped"}
+        accepted = rest.post("/v1/messages", json=sms)
+        assert accepted.status_code == 202
+        message_id = accepted.json()["message_id"]
+        deadline = time.monotonic() + 15
+        while (
+            shown := rest.get(f"/v1/messages/{message_id}")
+        ).status_code == 404 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert shown.status_code == 200
+        # no carrier is set up: the cascade finds no route and dead-letters it (or has not got to it yet)
+        assert shown.json()["state"] in ("created", "1_failed", "all_failed")
 
-    credited = json.loads(node.ctl("tenant", "credit", "acme", "0.05", "--json", check=True).stdout)
-    assert (credited["prepaid"], credited["balance"]) == (True, 0.05)
-    time.sleep(0.5)  # the gateway hears of the change on the bus
-    assert rest.post("/v1/messages", json={**sms, "to": "+4523456780"}).status_code == 202
-    assert rest.post("/v1/messages", json={**sms, "to": "+4523456781"}).status_code == 402
-    quota = json.loads(node.ctl("tenant", "quota", "acme", "--json", check=True).stdout)
-    assert quota["available"] <= 0.0 + 1e-9
+        credited = json.loads(node.ctl("tenant", "credit", "acme", "0.05", "--json", check=True).stdout)
+        assert (credited["prepaid"], credited["balance"]) == (True, 0.05)
+        time.sleep(0.5)  # the gateway hears of the change on the bus
+        assert rest.post("/v1/messages", json={**sms, "to": "+4523456780"}).status_code == 202
+        assert rest.post("/v1/messages", json={**sms, "to": "+4523456781"}).status_code == 402
+        quota = json.loads(node.ctl("tenant", "quota", "acme", "--json", check=True).stdout)
+        assert quota["available"] <= 0.0 + 1e-9
 
-    node.ctl("tenant", "credit", "acme", "10", check=True)
-    node.ctl("tenant", "suppress", "add", "acme", "+4523456782", check=True)
-    time.sleep(0.5)
-    refused = rest.post("/v1/messages", json={**sms, "to": "+4523456782"})
-    assert refused.status_code == 451
-    listed = json.loads(node.ctl("tenant", "suppress", "list", "acme", "--json", check=True).stdout)
-    assert [entry["address"] for entry in listed] == ["+4523456782"]
-    edited = node.ctl(
-        "tenant", "edit", "acme", "--rate-limit", "unlimited", "--quota", "5", "--json", check=True
-    )
-    assert json.loads(edited.stdout)["monthly_quota"] == 5
-    assert node.ctl("tenant", "edit", "acme", "--rate-limit", "fast").returncode == 2
-    hook = json.loads(
-        node.ctl("tenant", "webhook", "set", "acme", "https://hooks.acme.test/x", "--json", check=True).stdout
-    )
-    assert len(hook["secret"]) == 64
-    rest.close()
+        node.ctl("tenant", "credit", "acme", "10", check=True)
+        node.ctl("tenant", "suppress", "add", "acme", "+4523456782", check=True)
+        time.sleep(0.5)
+        refused = rest.post("/v1/messages", json={**sms, "to": "+4523456782"})
+        assert refused.status_code == 451
+        listed = json.loads(node.ctl("tenant", "suppress", "list", "acme", "--json", check=True).stdout)
+        assert [entry["address"] for entry in listed] == ["+4523456782"]
+        edited = node.ctl(
+            "tenant", "edit", "acme", "--rate-limit", "unlimited", "--quota", "5", "--json", check=True
+        )
+        assert json.loads(edited.stdout)["monthly_quota"] == 5
+        assert node.ctl("tenant", "edit", "acme", "--rate-limit", "fast").returncode == 2
+        url = "https://hooks.acme.test/x"
+        hook = json.loads(node.ctl("tenant", "webhook", "set", "acme", url, "--json", check=True).stdout)
+        assert len(hook["secret"]) == 64
     assert node.terminate() == 0
 
 
