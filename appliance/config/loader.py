@@ -20,6 +20,7 @@ DEFAULT_CONFIG_PATH = "/etc/hermes/hermes.toml"
 ENV_PREFIX = "HERMES_"
 _LISTEN_KEYS = ("nats.listen", "gateway.rest.listen", "gateway.smpp.listen", "gateway.smtp.listen")
 _OPTIONAL_ADDRESS_KEYS = ("admin.listen", "nats.cluster_listen", "mta.smarthost", "simulator.smsc_listen")
+_BAD_TABLE_NAME = re.compile(r"^Invalid enum value (?P<name>.+) - at `key` in `\$(?P<path>[^`]*)`$", re.S)
 _AT_PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
 _UNKNOWN_FIELD = re.compile(r"unknown field `(?P<field>[^`]+)`")
 _TOML_LINE = re.compile(r"\(at line (?P<line>\d+)")
@@ -103,6 +104,13 @@ def _split_validation_error(message: str) -> tuple[str | None, str]:
     match = _AT_PATH.match(message)
     reason = match["reason"] if match else message
     path = (match["path"] or "").lstrip(".") if match else ""
+    path = path.removesuffix("[...]")  # a value in a table such as supervisor.nice
+    bad_name = _BAD_TABLE_NAME.match(message)
+    if bad_name:  # a name in a table whose names are fixed, such as supervisor.nice
+        path = bad_name["path"].lstrip(".")
+        choices = _key_choices_of(path)
+        expected = f"; expected one of: {', '.join(choices)}" if choices else ""
+        return path, f"unknown name {bad_name['name']} in this table{expected}"
     if "matching regex" in reason and "\\d+$" in reason:
         reason = 'expected "host:port", e.g. "127.0.0.1:8080"'
     if reason.startswith("Invalid enum value") and path:
@@ -116,14 +124,31 @@ def _split_validation_error(message: str) -> tuple[str | None, str]:
     return (path or None), reason
 
 
-def _choices_of(path: str) -> tuple[str, ...]:
-    """The allowed values of a Literal-typed key, for a helpful error."""
+def _key_choices_of(path: str) -> tuple[str, ...]:
+    """The allowed names of a table whose names are a Literal (`dict[Literal[...], ...]`)."""
+    field_type = _type_at(path)
+    if getattr(field_type, "__origin__", None) is not dict:
+        return ()
+    key_type = get_args(field_type)[0]
+    if getattr(key_type, "__origin__", None) is not Literal:
+        return ()
+    return tuple(str(choice) for choice in get_args(key_type))
+
+
+def _type_at(path: str) -> Any:
+    """The declared type of dotted `path` in Config."""
     struct_type: Any = Config
     field_type: Any = None
     for part in path.split("."):
         fields = {f.encode_name: f.type for f in msgspec.structs.fields(struct_type)}
         field_type = fields.get(part)
         struct_type = field_type
+    return field_type
+
+
+def _choices_of(path: str) -> tuple[str, ...]:
+    """The allowed values of a Literal-typed key, for a helpful error."""
+    field_type = _type_at(path)
     if getattr(field_type, "__origin__", None) is Literal:
         return tuple(str(arg) for arg in get_args(field_type))
     return ()
