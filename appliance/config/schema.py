@@ -230,6 +230,15 @@ class TiersSection(_Section, frozen=True):
         return limits
 
 
+DaemonName = Literal["admin", "recorder", "smpp", "router", "cascade", "simulator", "notifier", "gateway"]
+Niceness = Annotated[int, msgspec.Meta(ge=0, le=19)]
+
+
+def _background_nice() -> dict[DaemonName, int]:
+    """Work that can wait a moment yields the cores to ingress under load; see SupervisorSection.nice."""
+    return {"cascade": 10, "router": 10, "recorder": 15, "notifier": 15, "simulator": 15}
+
+
 class SupervisorSection(_Section, frozen=True):
     # Seconds a child gets to say READY before it counts as failed and is restarted.
     ready_timeout_s: PositiveFloat = 30.0
@@ -240,6 +249,11 @@ class SupervisorSection(_Section, frozen=True):
     restart_reset_after_s: PositiveFloat = 60.0
     # A child that sends no heartbeat for this long is killed and restarted (0 = never).
     watchdog_timeout_s: float = 30.0
+    # CPU priority (nice 0-19) per daemon, all workers alike; unnamed daemons run at 0. Ingress (gateway,
+    # smpp) answers clients and nats-server acks them: they come first. What they accepted is safe in
+    # JetStream, so the daemons that work it off (cascade, router, recorder, notifier) take the cores they
+    # leave: a burst is accepted at full speed and drained just after, rather than every daemon slowed.
+    nice: dict[DaemonName, Niceness] = msgspec.field(default_factory=_background_nice)
 
 
 class RouterSection(_Section, frozen=True):

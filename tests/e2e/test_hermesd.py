@@ -53,6 +53,18 @@ def test_lifecycle_tenants_restart_and_clean_stop(node: Node) -> None:
         "cascade.1",
         "gateway",
     }
+    # supervisor.nice: ingress and nats-server first, the daemons working off the backlog after them
+    assert {name: os.getpriority(os.PRIO_PROCESS, pid) for name, pid in pids.items()} == {
+        "nats": 0,
+        "admin": 0,
+        "recorder": 15,
+        "notifier": 15,
+        "smpp": 0,
+        "router": 10,
+        "cascade.0": 10,
+        "cascade.1": 10,
+        "gateway": 0,
+    }
     assert status["store"]["schema_version"] >= 1
     assert set(status["nats"]["streams"]) == {"MESSAGES", "DISPATCH", "EVENTS", "TIMERS", "AUDIT"}
     with urllib.request.urlopen(f"http://127.0.0.1:{node.rest_port}/healthz", timeout=5) as response:

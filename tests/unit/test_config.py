@@ -119,6 +119,8 @@ def test_a_wrong_type_is_refused() -> None:
         ('[store]\nbackend = "postgres"\n', "store.dsn", "needs a dsn"),
         ('[store]\nbackend = "mysql"\n', "store.backend", "one of: sqlite, postgres"),
         ("[supervisor]\nrestart_backoff_s = -1\n", "supervisor.restart_backoff_s", ">"),
+        ("[supervisor]\nnice = { cascade = 20 }\n", "supervisor.nice", "<= 19"),
+        ("[supervisor]\nnice = { casade = 10 }\n", "supervisor.nice", "cascade"),
     ],
 )
 def test_bad_values_are_refused(text: str, key: str, reason: str) -> None:
@@ -162,3 +164,13 @@ def test_config_is_frozen() -> None:
     config = parse_config("", file="/x.toml")
     with pytest.raises(AttributeError):
         config.appliance.data_dir = "/tmp"  # type: ignore[misc]
+
+
+def test_nice_names_every_daemon_there_is_and_only_those() -> None:
+    from typing import get_args
+
+    from appliance.config.schema import DaemonName
+    from appliance.daemons.registry import DAEMONS
+
+    assert set(get_args(DaemonName)) == {spec.name for spec in DAEMONS}
+    assert parse_config("[supervisor]\nnice = {}\n", file="x.toml").supervisor.nice == {}
