@@ -104,17 +104,23 @@ class Appliance:
         """How many messages `stream` has ever stored: its last sequence number. The count of messages
         it holds would do for a stream nobody consumes, but MESSAGES is a work queue and cascade
         removes what it has taken; the sequence only grows, and a deduplicated retry does not move it."""
+        return self._stream_state(stream)[0]
 
-        async def last_seq() -> int:
+    def stream_held(self, stream: str) -> int:
+        """How many messages `stream` holds now: for the MESSAGES work queue, those cascade has not taken."""
+        return self._stream_state(stream)[1]
+
+    def _stream_state(self, stream: str) -> tuple[int, int]:
+        async def state() -> tuple[int, int]:
             client = NatsClient()
             await client.connect(servers=[f"nats://127.0.0.1:{self.nats_port}"], connect_timeout=5)
             try:
                 info = await client.jetstream().stream_info(stream)
-                return int(info.state.last_seq)
+                return int(info.state.last_seq), int(info.state.messages)
             finally:
                 await client.close()
 
-        return asyncio.run(last_seq())
+        return asyncio.run(state())
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) used so far by each process of the appliance, by daemon name."""

@@ -64,10 +64,11 @@ def measure(
                 outcome = pool.apply(_drive, ((appliance.rest_port, key, bodies, conns, seconds),))
             ok_status = 202 if per_request == 1 else 207
             ok = outcome["statuses"].get(ok_status, 0)
-            cpu_after = appliance.cpu_seconds()
             drain_started = time.monotonic()
             in_stream = _settled_count(appliance, before, expected=ok * per_request)
             drain_s = time.monotonic() - drain_started
+            caught_up_s = _seconds_until_taken(appliance, since=drain_started)
+            cpu_after = appliance.cpu_seconds()
             results[label] = {
                 "connections": conns,
                 "requests_per_s": round(sum(outcome["statuses"].values()) / outcome["elapsed_s"], 1),
@@ -79,9 +80,12 @@ def measure(
                 "in_messages_stream": in_stream,
                 "all_accepted_are_in_stream": in_stream == ok * per_request,
                 "relay_drain_s": round(drain_s, 1),
-                # CPU each process of the appliance spent per accepted message during the run, in µs:
-                # where the two cores went (the gateway shares them with nats-server and the daemons
-                # that consume what it accepts)
+                # background daemons yield the cores to ingress (supervisor.nice): what they could not
+                # take during the run, they take after it; this is how long after the load stopped
+                "cascade_caught_up_s": caught_up_s,
+                # CPU each process of the appliance spent per accepted message, in µs, from the start
+                # of the run until cascade had taken the last of them: where the two cores went (the
+                # gateway shares them with nats-server and the daemons that consume what it accepts)
                 "cpu_us_per_accepted": {
                     name: round(1e6 * (used - cpu_before.get(name, 0.0)) / max(ok * per_request, 1))
                     for name, used in sorted(cpu_after.items())
@@ -90,6 +94,16 @@ def measure(
         return results
     finally:
         appliance.stop()
+
+
+def _seconds_until_taken(appliance: Appliance, *, since: float, timeout_s: float = 600.0) -> float | None:
+    """Seconds from `since` until cascade has taken every message of MESSAGES; None if it never did."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if appliance.stream_held("MESSAGES") == 0:
+            return round(time.monotonic() - since, 1)
+        time.sleep(0.25)
+    return None
 
 
 def _settled_count(appliance: Appliance, before: int, *, expected: int, timeout_s: float = 300.0) -> int:
