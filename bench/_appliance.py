@@ -66,6 +66,10 @@ class Appliance:
             raise RuntimeError(f"hermesctl {' '.join(args)}: {result.stderr.strip()}")
         return json.loads(result.stdout)
 
+    def restarts(self) -> int:
+        """Daemon restarts so far: a bench run that starves or crashes a daemon must say so."""
+        return sum(int(child.get("restarts", 0)) for child in self.ctl("status").get("children", []))
+
     def _wait_healthy(self) -> None:
         self.wait_until(lambda: bool(self.ctl("status").get("healthy")), "healthy")
 

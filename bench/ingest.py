@@ -83,6 +83,7 @@ def measure(
                 # background daemons yield the cores to ingress (supervisor.nice): what they could not
                 # take during the run, they take after it; this is how long after the load stopped
                 "cascade_caught_up_s": caught_up_s,
+                "daemon_restarts": appliance.restarts(),
                 # CPU each process of the appliance spent per accepted message, in µs, from the start
                 # of the run until cascade had taken the last of them: where the two cores went (the
                 # gateway shares them with nats-server and the daemons that consume what it accepts)

@@ -303,13 +303,18 @@ def main() -> None:
         with multiprocessing.get_context("spawn").Pool(args.binds) as pool:
             results = pool.map(_client_process, jobs)
         cpu_after = node.cpu_seconds()
+        restarts = node.restarts()
     finally:
         node.stop()
-    _report(args, results, {name: used - cpu_before.get(name, 0.0) for name, used in cpu_after.items()})
+    cpu_s = {name: used - cpu_before.get(name, 0.0) for name, used in cpu_after.items()}
+    _report(args, results, cpu_s, restarts)
 
 
 def _report(
-    args: argparse.Namespace, results: list[dict[str, Any]], cpu_s: dict[str, float] | None = None
+    args: argparse.Namespace,
+    results: list[dict[str, Any]],
+    cpu_s: dict[str, float] | None = None,
+    restarts: int | None = None,
 ) -> None:
     """One JSON object; with `cpu_s` (CPU seconds each process of the appliance used during the run,
     the clients' tail included) also CPU milliseconds per accepted message, by process: on a small
@@ -348,6 +353,7 @@ def _report(
                 "dlrs_received_vs_accepted": round(receipted / accepted, 4) if accepted else 0.0,
                 "seconds_to_last_dlr": round(last_receipt - started, 2) if receipted else None,
                 **(_cpu_report(cpu_s, accepted) if cpu_s is not None else {}),
+                **({"daemon_restarts": restarts} if restarts is not None else {}),
             },
             indent=2,
         )
