@@ -6,6 +6,8 @@ idempotent: it creates missing streams and updates ones whose config drifted.
 
 from __future__ import annotations
 
+import dataclasses
+
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.client import JetStreamContext
 from nats.js.errors import BadRequestError, NotFoundError
@@ -83,10 +85,19 @@ def timer_subject(tenant_id: str) -> str:
     return f"cascade.timer.{tenant_id}"
 
 
-async def ensure_streams(js: JetStreamContext) -> list[str]:
-    """Create or update every stream; return the names that were created or changed."""
+def _limited(stream: StreamConfig, backlog_max_messages: int) -> StreamConfig:
+    """`stream` with the backlog limit applied when it is MESSAGES (JetStream's -1 is no limit)."""
+    if stream.name != "MESSAGES":
+        return stream
+    return dataclasses.replace(stream, max_msgs=backlog_max_messages or -1)
+
+
+async def ensure_streams(js: JetStreamContext, *, backlog_max_messages: int = 0) -> list[str]:
+    """Create or update every stream; return the names that were created or changed.
+    `backlog_max_messages`: nats.backlog_max_messages, the most MESSAGES holds (0 = no limit)."""
     changed: list[str] = []
-    for wanted in STREAMS:
+    for stream in STREAMS:
+        wanted = _limited(stream, backlog_max_messages)
         assert wanted.name is not None
         try:
             info = await js.stream_info(wanted.name)
@@ -97,8 +108,9 @@ async def ensure_streams(js: JetStreamContext) -> list[str]:
         current = info.config
         if (
             current.subjects != wanted.subjects
-            or current.max_age != wanted.max_age
+            or (current.max_age or 0.0) != (wanted.max_age or 0.0)
             or current.description != wanted.description
+            or (current.max_msgs or -1) != (wanted.max_msgs or -1)
         ):
             try:
                 await js.update_stream(wanted)

@@ -48,6 +48,10 @@ class NatsSection(_Section, frozen=True):
     routes: list[str] = msgspec.field(default_factory=list)
     # Upper bound of JetStream file storage, in bytes (0 = nats-server's default).
     max_file_store: int = 0
+    # Most accepted messages that may wait for cascade in the MESSAGES stream (0 = no limit). Past it,
+    # ingress answers 503 (REST) / ESME_RSYSERR (SMPP) with the reason, so clients back off instead of
+    # the backlog growing until the disk is full. `power` mode keeps such messages in its intake log.
+    backlog_max_messages: Annotated[int, msgspec.Meta(ge=0)] = 2_000_000
     # Seconds to wait for the embedded server to accept connections.
     start_timeout_s: PositiveFloat = 15.0
 

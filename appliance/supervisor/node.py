@@ -255,7 +255,9 @@ class Supervisor:
         except BusError as exc:
             raise StartupError(str(exc)) from exc
         try:
-            created = await ensure_streams(client.jetstream())
+            created = await ensure_streams(
+                client.jetstream(), backlog_max_messages=self.config.nats.backlog_max_messages
+            )
             log.info("streams ready", action="bus.streams", changed=created)
         except Exception as exc:
             raise StartupError(f"cannot create JetStream streams: {exc}") from exc

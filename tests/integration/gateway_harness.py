@@ -67,7 +67,7 @@ async def gateway_harness(tmp_path: Path, nats_url: str, extra_toml: str = "") -
     nats = NatsClient()
     await nats.connect(servers=[nats_url])
     try:
-        await ensure_streams(nats.jetstream())
+        await ensure_streams(nats.jetstream(), backlog_max_messages=config.nats.backlog_max_messages)
         gateway = await assemble(config, store, nats)
         admin = RegistryService(
             store, node_secret=load_node_secret(config.appliance.secret_file), tiers=config.tiers

@@ -8,6 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from appliance.bus.streams import ensure_streams
 from appliance.domain.events import EVENT_DECODER, expand
 from appliance.domain.message import Message
 from tests.integration.gateway_harness import Harness, gateway_harness
@@ -221,3 +222,24 @@ async def test_message_status_comes_from_the_recorder_and_never_leaks(gw: Harnes
     assert leak.status_code == 404
     listed = await gw.client.get("/v1/messages", headers={"Authorization": f"Bearer {key}"})
     assert [m["message_id"] for m in listed.json()["messages"]] == [message_id]
+
+
+async def test_a_full_backlog_is_a_503_that_names_it_and_takes_nothing(gw: Harness) -> None:
+    """nats.backlog_max_messages: once MESSAGES holds that many, ingress refuses (and refunds) so
+    clients back off; what it accepted before stays, and nothing refused is half stored."""
+    assert await ensure_streams(gw.nats.jetstream(), backlog_max_messages=2) == ["MESSAGES"]
+    assert await ensure_streams(gw.nats.jetstream(), backlog_max_messages=2) == []  # no drift now
+    _, key = await gw.tenant("acme")
+    for n in range(2):
+        assert (await gw.post(key, {**SMS, "to": f"+452345678{n}"})).status_code == 202
+    refused = await gw.post(key, {**SMS, "to": "+4523456782"})
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+    error = refused.json()["error"]
+    assert (error["code"], error["layer"]) == ("unavailable", "L9")
+    assert "maximum messages" in error["details"]["reason"]
+    batch = await gw.post(key, {"messages": [{**SMS, "to": f"+452345679{n}"} for n in range(2)]})
+    assert batch.status_code == 207
+    assert [r["status"] for r in batch.json()["results"]] == [503, 503]
+    assert await gw.stream_count("MESSAGES") == 2
+    assert await ensure_streams(gw.nats.jetstream(), backlog_max_messages=0) == ["MESSAGES"]
+    assert (await gw.post(key, {**SMS, "to": "+4523456782"})).status_code == 202

@@ -120,6 +120,7 @@ def test_a_wrong_type_is_refused() -> None:
         ('[store]\nbackend = "mysql"\n', "store.backend", "one of: sqlite, postgres"),
         ("[supervisor]\nrestart_backoff_s = -1\n", "supervisor.restart_backoff_s", ">"),
         ("[supervisor]\nnice = { cascade = 20 }\n", "supervisor.nice", "<= 19"),
+        ("[nats]\nbacklog_max_messages = -1\n", "nats.backlog_max_messages", ">= 0"),
         ("[supervisor]\nnice = { casade = 10 }\n", "supervisor.nice", "cascade"),
     ],
 )
