@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import os
 import struct
+import time
 import zlib
 from collections import deque
 from collections.abc import Sequence
@@ -33,6 +34,10 @@ from appliance.logs import get_logger
 _HEADER = struct.Struct(">II")
 _SEGMENT_BYTES = 64 * 1024 * 1024
 _RELAY_BATCH = 512
+_MARK_EVERY_S = 0.2
+"""How often the relay's progress is written down while it is busy. A mark that trails costs only
+republishing after a crash what JetStream already has (its Nats-Msg-Id window and the consumers' own
+idempotency drop those), and writing one per relayed batch cost a file write and rename each time."""
 log = get_logger("hermes.intake")
 
 
@@ -85,6 +90,8 @@ class _Segment:
     path: Path
     size: int = 0
     acked: int = 0
+    marked: int = 0
+    """How far `<segment>.acked` on disk says JetStream has acknowledged (trails `acked`)."""
     fd: int | None = None
 
 
@@ -111,6 +118,7 @@ class IntakeLog:
         self._tasks: list[asyncio.Task[None]] = []
         self.relayed = 0
         self.recovered = 0
+        self._marked_at = 0.0
 
     # ---- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
@@ -120,7 +128,7 @@ class IntakeLog:
         for number in numbers:
             segment = _Segment(number, self._dir / f"{number:012d}.log")
             data = await asyncio.to_thread(segment.path.read_bytes)
-            segment.acked = self._read_mark(segment)
+            segment.acked = segment.marked = self._read_mark(segment)
             records, valid_end = read_records(data, segment.acked)
             if valid_end < len(data):
                 log.warning(
@@ -179,7 +187,10 @@ class IntakeLog:
             self._pending.append((_encode(env), env, future))
             futures.append(future)
         self._wake.set()
-        await asyncio.gather(*futures)
+        if len(futures) == 1:
+            await futures[0]  # the common case (one REST message): no gather wrapper
+        else:
+            await asyncio.gather(*futures)
 
     def _rotate(self, number: int) -> None:
         path = self._dir / f"{number:012d}.log"
@@ -231,7 +242,8 @@ class IntakeLog:
         delay = 0.1
         while True:
             if not self._relay_queue:
-                self._relay_wake.clear()
+                self._relay_wake.clear()  # before the await below, so an append meanwhile still wakes us
+                await self._write_marks()  # all caught up: the marks say so before we idle
                 await self._relay_wake.wait()
                 continue
             batch = [self._relay_queue[i] for i in range(min(_RELAY_BATCH, len(self._relay_queue)))]
@@ -256,11 +268,23 @@ class IntakeLog:
             for number, end in touched.items():
                 segment = self._segments[number]
                 segment.acked = end
-                await asyncio.to_thread(self._write_mark, segment)
                 self._drop_if_relayed(segment)
             self.relayed += len(batch)
+            if time.monotonic() - self._marked_at >= _MARK_EVERY_S:
+                await self._write_marks()
 
     # ---- marks -------------------------------------------------------------------------------
+    async def _write_marks(self) -> None:
+        """Write down the relay's progress in every segment where it moved since the last time."""
+        self._marked_at = time.monotonic()
+        moved = [segment for segment in self._segments.values() if segment.acked > segment.marked]
+        if moved:
+            await asyncio.to_thread(self._write_marks_of, moved)
+
+    def _write_marks_of(self, segments: list[_Segment]) -> None:
+        for segment in segments:
+            self._write_mark(segment)
+
     def _mark_path(self, segment: _Segment) -> Path:
         return segment.path.with_suffix(".acked")
 
@@ -273,9 +297,11 @@ class IntakeLog:
     def _write_mark(self, segment: _Segment) -> None:
         if not segment.path.exists():
             return
+        acked = segment.acked
         tmp = self._mark_path(segment).with_suffix(".tmp")
-        tmp.write_text(str(segment.acked))
+        tmp.write_text(str(acked))
         os.replace(tmp, self._mark_path(segment))
+        segment.marked = acked
 
     def _drop_if_relayed(self, segment: _Segment) -> None:
         if segment is self._current or segment.acked < segment.size:

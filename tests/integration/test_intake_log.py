@@ -116,3 +116,26 @@ async def test_a_backlog_that_is_not_relayed_is_refused_not_grown(tmp_path: Path
     for task in log._tasks:
         task.cancel()
     await asyncio.gather(*log._tasks, return_exceptions=True)
+
+
+async def test_once_the_relay_is_idle_its_marks_are_exact_so_a_crash_republishes_nothing(
+    tmp_path: Path, nats: NatsClient
+) -> None:
+    """Marks are written at most every 0.2 s while the relay is busy, and always when it catches up."""
+    first = IntakeLog(tmp_path, JetStreamPublisher(nats))
+    await first.open()
+    for n in range(5):  # several relay batches within one mark interval
+        await first.append([envelope(10 * n + i) for i in range(10)])
+    for _ in range(100):
+        if first.relayed == 50:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.05)  # the relay writes its marks before it idles
+    for task in first._tasks:  # crash: no close(), so no final marks
+        task.cancel()
+    await asyncio.gather(*first._tasks, return_exceptions=True)
+    second = IntakeLog(tmp_path, JetStreamPublisher(nats))
+    await second.open()
+    assert second.recovered == 0
+    await second.close()
+    assert await _stream_count(nats, "MESSAGES") == 50
