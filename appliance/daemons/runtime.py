@@ -109,9 +109,16 @@ async def _heartbeat(ctx: DaemonContext) -> None:
         ctx._notifier.send("WATCHDOG=1")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ctx.stopping.wait(), HEARTBEAT_INTERVAL_S)
-    # Every stop is bounded, even when no supervisor is left to enforce it.
+    # Every stop is bounded, even when no supervisor is left to enforce it (hermesd killed -9), and even
+    # when the loop is gone and the interpreter waits at exit for a stuck thread: a daemon thread keeps
+    # the time, not the event loop.
     grace = ctx.config.appliance.shutdown_grace_s
-    asyncio.get_running_loop().call_later(grace, _exit_now, ctx, grace)
+    threading.Thread(target=_exit_after, args=(ctx, grace), name="exit-deadline", daemon=True).start()
+
+
+def _exit_after(ctx: DaemonContext, grace: float) -> None:
+    time.sleep(grace)
+    _exit_now(ctx, grace)
 
 
 def _exit_now(ctx: DaemonContext, grace: float) -> None:

@@ -38,6 +38,21 @@ def wait_gone(pids: list[int], timeout_s: float = 15.0) -> list[int]:
     return [pid for pid in pids if pid_alive(pid)]
 
 
+def describe(stuck: list[int], pids: dict[str, int]) -> list[str]:
+    """Which daemon each pid is, its state and where the kernel has it waiting."""
+    names = {pid: name for name, pid in pids.items()}
+    described = []
+    for pid in stuck:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+            wchan = Path(f"/proc/{pid}/wchan").read_text()
+            threads = len(list(Path(f"/proc/{pid}/task").iterdir()))
+        except OSError:
+            state, wchan, threads = "?", "?", 0
+        described.append(f"{names.get(pid)} (pid {pid}, state {state}, wchan {wchan}, {threads} threads)")
+    return described
+
+
 def test_lifecycle_tenants_restart_and_clean_stop(node: Node) -> None:
     hermesd = node.start()
     status = node.wait_healthy()
@@ -166,7 +181,8 @@ def test_kill_9_of_hermesd_takes_its_children_along_and_it_starts_again(node: No
     pids = node.child_pids(node.wait_healthy())
     node.ctl("tenant", "add", "acme", "--email", "ops@acme.test", check=True)
     node.terminate(signal.SIGKILL)
-    assert wait_gone(list(pids.values())) == []
+    stuck = wait_gone(list(pids.values()))
+    assert not stuck, f"still alive 15 s after hermesd died: {describe(stuck, pids)}"
     node.start()
     node.wait_healthy()
     assert json.loads(node.ctl("tenant", "show", "acme", "--json", check=True).stdout)["name"] == "acme"
