@@ -80,6 +80,10 @@ def test_lifecycle_tenants_restart_and_clean_stop(node: Node) -> None:
         "cascade.1": 10,
         "gateway": 0,
     }
+    if Path("/proc/self/autogroup").exists():  # Linux shares CPU by session here: each group is niced too
+        groups = {name: Path(f"/proc/{pid}/autogroup").read_text().split() for name, pid in pids.items()}
+        assert [groups[name][-1] for name in ("cascade.0", "recorder", "gateway")] == ["10", "15", "0"]
+        assert len({group[0] for group in groups.values()}) == len(groups)  # one session per daemon
     assert status["store"]["schema_version"] >= 1
     assert set(status["nats"]["streams"]) == {"MESSAGES", "DISPATCH", "EVENTS", "TIMERS", "AUDIT"}
     with urllib.request.urlopen(f"http://127.0.0.1:{node.rest_port}/healthz", timeout=5) as response:
