@@ -300,7 +300,8 @@ class IntakeLog:
         acked = segment.acked
         tmp = self._mark_path(segment).with_suffix(".tmp")
         tmp.write_text(str(acked))
-        os.replace(tmp, self._mark_path(segment))
+        with contextlib.suppress(FileNotFoundError):  # close() raced a relay's write: one of them landed
+            os.replace(tmp, self._mark_path(segment))
         segment.marked = acked
 
     def _drop_if_relayed(self, segment: _Segment) -> None:

@@ -241,5 +241,8 @@ async def test_a_full_backlog_is_a_503_that_names_it_and_takes_nothing(gw: Harne
     assert batch.status_code == 207
     assert [r["status"] for r in batch.json()["results"]] == [503, 503]
     assert await gw.stream_count("MESSAGES") == 2
+    # lowering the limit under what is held drops nothing (the stream discards new, never old)
+    assert await ensure_streams(gw.nats.jetstream(), backlog_max_messages=1) == ["MESSAGES"]
+    assert await gw.stream_count("MESSAGES") == 2
     assert await ensure_streams(gw.nats.jetstream(), backlog_max_messages=0) == ["MESSAGES"]
     assert (await gw.post(key, {**SMS, "to": "+4523456782"})).status_code == 202
