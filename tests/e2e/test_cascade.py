@@ -307,13 +307,14 @@ def test_dlr_failure_and_sms_timeout_fall_back_to_the_second_channel(failing: No
                 events = await wait_final(client, tenant, {dlr_failed.id, timed_out.id}, 30)
                 failed = of(events, dlr_failed.id)
                 # (the stand-in's `submitted` and `dlr` come together: a worker may see the dlr first)
+                steps = [(e.kind, e.state, e.data) for e in failed if e.state]
                 assert [(e.kind, e.state) for e in failed if e.state and e.state != "2_waiting"] == [
                     ("dispatched", "1_sending"),
                     ("waiting", "1_waiting"),
                     ("channel_failed", "1_failed"),
                     ("dispatched", "2_sending"),
                     ("delivered", "2_delivered"),
-                ]
+                ], steps
                 assert [e.data.get("stat") for e in failed if e.kind == "dlr"] == ["UNDELIV", "DELIVRD"]
                 timed = of(events, timed_out.id)
                 assert [e.kind for e in timed if e.state and e.state != "2_waiting"] == [
