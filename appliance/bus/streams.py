@@ -65,6 +65,11 @@ STREAMS: tuple[StreamConfig, ...] = (
 
 # Core-NATS (not stored) subject on which admin announces registry changes so caches refresh.
 REGISTRY_CHANGED = "hermes.registry.changed"
+# Core-NATS request subjects answered by the router daemon (queue group `router`): one number, or many.
+ROUTE_SUBJECT = "hermes.router.route"
+ROUTE_MANY_SUBJECT = "hermes.router.route_many"
+# The error code of a route plan the router cannot make now (ask again later); other codes are final.
+ROUTE_UNAVAILABLE = "unavailable"
 # Core-NATS request subject: every gateway serving SMPP answers with its live binds (admin gathers).
 SMPP_SESSIONS = "hermes.gateway.smpp.sessions"
 

@@ -20,7 +20,7 @@ import msgspec
 from nats.aio.msg import Msg
 
 from appliance.bus.connection import close_bus, connect
-from appliance.bus.streams import REGISTRY_CHANGED
+from appliance.bus.streams import REGISTRY_CHANGED, ROUTE_MANY_SUBJECT, ROUTE_SUBJECT, ROUTE_UNAVAILABLE
 from appliance.daemons.runtime import DaemonContext
 from appliance.errors import InvalidInput
 from appliance.logs import get_logger
@@ -28,9 +28,6 @@ from appliance.services.carrier_health import HEALTH_SUBJECT_ALL, HealthBoard
 from appliance.services.route_planner import RoutePlanner, plan_body, planner_from_config
 from appliance.store import open_store
 
-ROUTE_SUBJECT = "hermes.router.route"
-ROUTE_MANY_SUBJECT = "hermes.router.route_many"
-UNAVAILABLE = "unavailable"  # the error code of a plan to ask for again later
 log = get_logger("hermes.router")
 REGISTRY_RELOAD_S = 10.0
 MAX_NUMBERS = 1_000
@@ -54,7 +51,7 @@ async def _plan_or_error(planner: RoutePlanner, to: str) -> dict[str, Any]:
         return {"error": {"code": "invalid_number", "message": str(exc)}}
     except Exception as exc:
         log.error("route planning failed", action="router.plan_failed", to=to, error=repr(exc))
-        return {"error": {"code": UNAVAILABLE, "message": f"route planning failed: {exc!r}"}}
+        return {"error": {"code": ROUTE_UNAVAILABLE, "message": f"route planning failed: {exc!r}"}}
 
 
 def _bad_request(reason: str) -> bytes:

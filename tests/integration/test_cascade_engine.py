@@ -27,9 +27,9 @@ from nats.aio.msg import Msg
 
 from appliance.bus.cascade_state import StateBucket
 from appliance.bus.requests import Requests
-from appliance.bus.streams import accepted_subject, ensure_streams, event_subject
+from appliance.bus.streams import ROUTE_MANY_SUBJECT, accepted_subject, ensure_streams, event_subject
 from appliance.daemons.cascade import Engine, Inputs
-from appliance.daemons.cascade.routes import ROUTE_MANY_SUBJECT, RouterUnavailable
+from appliance.daemons.cascade.routes import RouterUnavailable
 from appliance.domain.cascade import Start
 from appliance.domain.events import FINAL_KINDS, Event
 from appliance.domain.message import ChannelTarget, Message, new_message_id

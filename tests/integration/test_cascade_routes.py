@@ -11,7 +11,8 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
 from appliance.bus.requests import Requests
-from appliance.daemons.cascade.routes import ROUTE_MANY_SUBJECT, RouteAsker, RouterUnavailable
+from appliance.bus.streams import ROUTE_MANY_SUBJECT
+from appliance.daemons.cascade.routes import RouteAsker, RouterUnavailable
 from appliance.daemons.router import answer_many
 from appliance.errors import InvalidInput
 

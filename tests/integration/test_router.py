@@ -12,6 +12,7 @@ import msgspec
 import pytest
 from nats.aio.client import Client as NatsClient
 
+from appliance.bus.streams import ROUTE_MANY_SUBJECT, ROUTE_SUBJECT
 from appliance.config.schema import Config, NatsSection, StoreSection
 from appliance.daemons import router
 from appliance.daemons.runtime import DaemonContext
@@ -193,13 +194,13 @@ async def test_route_requests_over_nats(store: FullStore, nats_server: str, tmp_
         await nats.flush()
         await asyncio.sleep(0.1)
         reply = msgspec.json.decode(
-            (await nats.request(router.ROUTE_SUBJECT, b'{"to": "+4528123456"}', timeout=5)).data
+            (await nats.request(ROUTE_SUBJECT, b'{"to": "+4528123456"}', timeout=5)).data
         )
         assert reply["chosen"] == "agg"  # tdc has no health report: counted as down
         assert any("down" in c["verdict"] for c in reply["candidates"] if c["carrier"] == "tdc")
-        bad = msgspec.json.decode((await nats.request(router.ROUTE_SUBJECT, b'{"to": "12"}', timeout=5)).data)
+        bad = msgspec.json.decode((await nats.request(ROUTE_SUBJECT, b'{"to": "12"}', timeout=5)).data)
         assert bad["error"]["code"] == "invalid_number"
-        garbage = msgspec.json.decode((await nats.request(router.ROUTE_SUBJECT, b"{nope", timeout=5)).data)
+        garbage = msgspec.json.decode((await nats.request(ROUTE_SUBJECT, b"{nope", timeout=5)).data)
         assert garbage["error"]["code"] == "bad_request"
         # a carrier added and announced by admin is routed to from the next request on
         await store.add_carrier(_carrier("cheap", "aggregator"))
@@ -209,19 +210,17 @@ async def test_route_requests_over_nats(store: FullStore, nats_server: str, tmp_
         await nats.flush()
         await asyncio.sleep(0.1)
         reply = msgspec.json.decode(
-            (await nats.request(router.ROUTE_SUBJECT, b'{"to": "+4528123457"}', timeout=5)).data
+            (await nats.request(ROUTE_SUBJECT, b'{"to": "+4528123457"}', timeout=5)).data
         )
         assert (reply["chosen"], reply["fallbacks"]) == ("cheap", ["agg"])
         # the cascade's form: several numbers, a plan or an error for each, in order
         many = msgspec.json.decode(
-            (await nats.request(router.ROUTE_MANY_SUBJECT, b'{"to": ["+4528123457", "12"]}', timeout=5)).data
+            (await nats.request(ROUTE_MANY_SUBJECT, b'{"to": ["+4528123457", "12"]}', timeout=5)).data
         )
         assert [p.get("chosen") for p in many["plans"]] == ["cheap", None]
         assert many["plans"][1]["error"]["code"] == "invalid_number"
         for garbage in (b'{"to": "+4528123457"}', b"[", b'{"to": ["+1"], "x": 1}'):
-            refused = msgspec.json.decode(
-                (await nats.request(router.ROUTE_MANY_SUBJECT, garbage, timeout=5)).data
-            )
+            refused = msgspec.json.decode((await nats.request(ROUTE_MANY_SUBJECT, garbage, timeout=5)).data)
             assert refused["error"]["code"] == "bad_request"
     finally:
         await nats.close()

@@ -14,10 +14,8 @@ from typing import Any, Final
 import msgspec
 
 from appliance.bus.requests import Requests
+from appliance.bus.streams import ROUTE_MANY_SUBJECT, ROUTE_UNAVAILABLE
 from appliance.errors import BusError
-
-ROUTE_MANY_SUBJECT: Final = "hermes.router.route_many"  # answered by the router daemon
-_UNAVAILABLE: Final = "unavailable"  # a plan's error code: planning failed for now, ask again later
 
 
 class RouterUnavailable(BusError):
@@ -81,7 +79,7 @@ class RouteAsker:
             if future.done():
                 continue
             error = plan.get("error")
-            if isinstance(error, dict) and error.get("code") == _UNAVAILABLE:
+            if isinstance(error, dict) and error.get("code") == ROUTE_UNAVAILABLE:
                 future.set_exception(RouterUnavailable(f"no plan for {to} now: {error.get('message')}"))
                 future.exception()
             else:
