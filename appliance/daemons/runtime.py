@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import gc
 import importlib
 import os
 import signal
@@ -35,6 +36,22 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+
+GC_THRESHOLDS = (10_000, 20, 20)
+"""Young-generation collections every 10,000 container allocations instead of CPython's 700. A gateway
+allocates a few dozen objects per message and almost all die young; at 700 the collector ran some
+150 times a second per worker and took 6-8% of its CPU under a batch load (measured with gc.callbacks),
+most of it re-walking the long-lived objects promoted in between."""
+
+
+def tune_gc() -> None:
+    """Move everything alive after start-up (modules, config, phonenumbers' metadata, caches' empty
+    shells) out of the collector's sight, and collect the young generation less often. Called once
+    the daemon's modules are imported, before its loop starts."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 _AUTOGROUP = "/proc/self/autogroup"
@@ -169,6 +186,7 @@ def child_main(argv: list[str] | None = None) -> int:
     try:
         import uvloop
 
+        tune_gc()
         uvloop.run(run_daemon(ctx, module.serve))
     except HermesError as exc:
         get_logger().error("daemon failed", action="daemon.failed", error=str(exc))
