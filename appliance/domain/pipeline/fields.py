@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
-from appliance.domain.e164 import split_canonical
+from appliance.domain.e164 import is_valid_canonical
 from appliance.domain.gsm import gsm7_length, is_gsm7
 from appliance.domain.message import CHANNELS, ChannelTarget, MessageRequest, Priority, SuccessWhen
 
@@ -52,21 +52,21 @@ def parse_e164(text: str) -> str | None:
     """`text` as E.164 (`+4523456789`) when it is a valid international number, else None.
 
     Spaces, dots, dashes and parentheses are allowed; letters (vanity numbers, "ext.") are not.
-    Already-canonical input (what most API clients send) skips phonenumbers' generic parser, which
-    costs more than the whole rest of the pipeline, and goes straight to the validity check for its
-    country; recent answers are cached because senders repeat numbers (OTPs, alerts).
+    Already-canonical input (what most API clients send) is judged by `is_valid_canonical` (phonenumbers'
+    rules, precompiled) and is its own E.164 form; anything else, or a canonical number those rules
+    refuse, goes to phonenumbers' generic parser, which also strips national and carrier prefixes.
+    Recent answers are cached because senders repeat numbers (OTPs, alerts).
     """
+    if is_valid_canonical(text):
+        return text
     if not _PHONE_CHARS.fullmatch(text):
         return None
-    number = split_canonical(text)
-    if number is None or not phonenumbers.is_valid_number(number):
-        # the full parser also strips national and carrier prefixes, so it may still find a number
-        try:
-            number = phonenumbers.parse(text, None)
-        except phonenumbers.NumberParseException:
-            return None
-        if not phonenumbers.is_valid_number(number):
-            return None
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
