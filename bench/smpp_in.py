@@ -172,11 +172,16 @@ async def _drive(port: int, count: int, window: int, index: int, dlr_wait_s: flo
     client.started = time.perf_counter()
     client.fill()
     await asyncio.wait_for(client.done_submitting, 600)
+    _shared_add(accepted=len(client.ids), submitting=-1)
+    counted = 0
     deadline = time.perf_counter() + dlr_wait_s
     while time.perf_counter() < deadline:
-        # receipts may come on the other binds too: stop once this bind has as many as it submitted
-        # and none came for 2 s (the others are then done as well, or still have theirs in flight)
-        if len(client.receipted) >= len(client.ids) and time.perf_counter() - client.last_receipt > 2.0:
+        # a receipt may come on any bind of the system_id, so every client waits until all the clients
+        # together hold a receipt for every accepted message (binds stay up until then: an unbound
+        # client's receipts would be queued for the others, which would then wait for them)
+        _shared_add(receipted=len(client.receipted) - counted)
+        counted = len(client.receipted)
+        if _shared_done():
             break
         await asyncio.sleep(0.05)
     transport.write(_HEADER.pack(16, 0x00000006, 0, 1))  # unbind
@@ -192,6 +197,34 @@ async def _drive(port: int, count: int, window: int, index: int, dlr_wait_s: flo
         "first_receipt": client.first_receipt,
         "last_receipt": client.last_receipt,
     }
+
+
+_SHARED: dict[str, Any] = {}
+
+
+def _share(submitting: Any, accepted: Any, receipted: Any) -> None:
+    """Pool initializer: counters every client process sees (clients still submitting, messages
+    accepted, receipts received, over all binds)."""
+    _SHARED.update(submitting=submitting, accepted=accepted, receipted=receipted)
+
+
+def _shared_add(**deltas: int) -> None:
+    for name, delta in deltas.items():
+        if name in _SHARED and delta:
+            with _SHARED[name].get_lock():
+                _SHARED[name].value += delta
+
+
+def _shared_done() -> bool:
+    if not _SHARED:  # no shared counters (ingress-only: no receipts come)
+        return True
+    return bool(_SHARED["submitting"].value == 0 and _SHARED["receipted"].value >= _SHARED["accepted"].value)
+
+
+def _client_pool(binds: int) -> Any:
+    context = multiprocessing.get_context("spawn")
+    counters = (context.Value("q", binds), context.Value("q", 0), context.Value("q", 0))
+    return context.Pool(binds, initializer=_share, initargs=counters)
 
 
 def _client_process(args: tuple[int, int, int, int, float]) -> dict[str, Any]:
@@ -300,7 +333,7 @@ def main() -> None:
         per_bind = args.messages // args.binds
         jobs = [(smpp_port, per_bind, args.window, i, args.dlr_wait) for i in range(args.binds)]
         cpu_before = node.cpu_seconds()
-        with multiprocessing.get_context("spawn").Pool(args.binds) as pool:
+        with _client_pool(args.binds) as pool:
             results = pool.map(_client_process, jobs)
         cpu_after = node.cpu_seconds()
         restarts = node.restarts()
