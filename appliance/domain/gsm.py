@@ -57,6 +57,7 @@ _EXTENSION_DECODE[ESCAPE] = " "  # 0x1B1B is reserved for a further table; 23.03
 _NON_GSM7: Final = re.compile(
     "[^" + "".join(re.escape(chr(cp)) for cp in _ENCODE_MAP) + "]",
 )
+_EXTENSION_CHARS: Final = re.compile("[" + "".join(re.escape(c) for c in GSM7_EXTENSION) + "]")
 _CR: Final = 0x0D
 
 
@@ -67,7 +68,7 @@ def is_gsm7(text: str) -> bool:
 
 def gsm7_length(text: str) -> int:
     """Septets `text` takes in GSM 7-bit: extension characters count twice. Assumes `is_gsm7(text)`."""
-    return len(text) + sum(text.count(c) for c in GSM7_EXTENSION)
+    return len(text) + len(_EXTENSION_CHARS.findall(text))
 
 
 def ucs2_length(text: str) -> int:

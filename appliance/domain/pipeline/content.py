@@ -135,8 +135,11 @@ class ContentScanner:
 
     def spam_score(self, message: Message) -> tuple[float, list[str]]:
         """The heuristic score of the module docstring, with the signals that made it up."""
-        html = _TAG.sub(" ", message.html) if message.html else ""
-        text = " ".join(t for t in (message.subject, message.body, html) if t)
+        if message.subject or message.html:
+            html = _TAG.sub(" ", message.html) if message.html else ""
+            text = " ".join(t for t in (message.subject, message.body, html) if t)
+        else:  # a text message: the body alone
+            text = message.body or ""
         score, signals = 0.0, list[str]()
         letters, upper = _letter_counts(text[:_CAPS_WINDOW])
         if letters >= 12 and upper >= 0.7 * letters:
