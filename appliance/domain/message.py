@@ -12,6 +12,7 @@ no extra index and ids never collide across workers or nodes.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any, Final, Literal
 
@@ -36,25 +37,28 @@ MAX_BATCH = 1_000
 class _Entropy:
     """`os.urandom` read 4 KiB at a time and handed out in slices: the gateway takes 10 bytes per
     message, and one getrandom() call per message was 5% of its CPU in a batch load. The buffer is
-    dropped in a forked child, so two processes never hand out the same bytes."""
+    dropped in a forked child, and taken under a lock, so no two processes or threads ever hand out the
+    same bytes."""
 
     _CHUNK: Final = 4096
 
     def __init__(self) -> None:
         self._buffer = b""
         self._offset = 0
+        self._lock = threading.Lock()
         os.register_at_fork(after_in_child=self._forget)
 
     def take(self, count: int) -> bytes:
-        end = self._offset + count
-        if end > len(self._buffer):
-            self._buffer, self._offset, end = os.urandom(max(self._CHUNK, count)), 0, count
-        taken = self._buffer[self._offset : end]
-        self._offset = end
-        return taken
+        with self._lock:
+            end = self._offset + count
+            if end > len(self._buffer):
+                self._buffer, self._offset, end = os.urandom(max(self._CHUNK, count)), 0, count
+            taken = self._buffer[self._offset : end]
+            self._offset = end
+            return taken
 
     def _forget(self) -> None:
-        self._buffer, self._offset = b"", 0
+        self._buffer, self._offset, self._lock = b"", 0, threading.Lock()
 
 
 _ENTROPY: Final = _Entropy()
