@@ -7,9 +7,9 @@ code is split off by table lookup and phonenumbers only checks validity against 
 
 `is_valid_canonical` goes one step further for the gateway, which validates every recipient of every
 message: phonenumbers' `is_valid_number` matches the national number against up to eleven patterns of
-its metadata one Python call at a time (4 µs a number, a tenth of the gateway's CPU per message in a
-batch). The same metadata, the same rules, compiled per country and number length into one regex,
-answer in well under a microsecond. tests/unit/test_e164.py holds it to `is_valid_number` on numbers
+its metadata one Python call at a time (4 µs a number alone; 5% of a gateway worker's profile in a batch
+load). The same metadata, the same rules, compiled per country and number length into one regex, answer
+in well under a microsecond. tests/unit/test_e164.py holds it to `is_valid_number` on numbers
 of every calling code.
 """
 
