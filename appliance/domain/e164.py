@@ -143,11 +143,10 @@ class _Country:
         if self._single:
             return bool(self._regions) and self._regions[0].usable and self._regions[0].matches(national)
         for region in self._regions:
-            if region.leading_digits is not None:
-                chosen = region.leading_digits.match(national) is not None
-            else:
-                chosen = region.matches(national)
-            if chosen:
+            if region.leading_digits is None:
+                if region.matches(national):  # chosen by its own rules, so valid by them too
+                    return region.usable
+            elif region.leading_digits.match(national) is not None:
                 return region.usable and region.matches(national)
         return False
 
