@@ -8,7 +8,7 @@ file is refused instead of silently ignored.
 from __future__ import annotations
 
 import socket
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 import msgspec
 
@@ -258,6 +258,10 @@ class SupervisorSection(_Section, frozen=True):
     # JetStream, so the daemons that work it off (cascade, router, recorder, notifier) take the cores they
     # leave: a burst is accepted at full speed and drained just after, rather than every daemon slowed.
     nice: dict[DaemonName, Niceness] = msgspec.field(default_factory=_background_nice)
+
+    def nice_of(self, daemon: str) -> int:
+        """The nice `daemon` runs at: its entry in `nice`, else 0."""
+        return self.nice.get(cast("DaemonName", daemon), 0)  # any name may be asked; unknown ones run at 0
 
 
 class RouterSection(_Section, frozen=True):

@@ -175,7 +175,7 @@ def child_main(argv: list[str] | None = None) -> int:
         level=config.appliance.log_level,
         fmt=config.appliance.log_format,
     )
-    lower_priority(next((n for daemon, n in config.supervisor.nice.items() if daemon == name), 0))
+    lower_priority(config.supervisor.nice_of(name))
     from appliance.daemons.registry import daemon_named
 
     module = importlib.import_module(daemon_named(name).module)

@@ -175,3 +175,12 @@ def test_nice_names_every_daemon_there_is_and_only_those() -> None:
 
     assert set(get_args(DaemonName)) == {spec.name for spec in DAEMONS}
     assert parse_config("[supervisor]\nnice = {}\n", file="x.toml").supervisor.nice == {}
+
+
+def test_nice_of_a_daemon_is_its_entry_or_zero() -> None:
+    supervisor = parse_config("[supervisor]\nnice = { router = 7 }\n", file="x.toml").supervisor
+    assert (supervisor.nice_of("router"), supervisor.nice_of("cascade"), supervisor.nice_of("gateway")) == (
+        7,
+        0,
+        0,
+    )
